@@ -1,0 +1,188 @@
+# Configuration checks, input discovery, path templates and input functions.
+# The only rule file with Python logic; the other .smk files stay declarative.
+
+from mirrorflow.io.bids import bids_name
+from mirrorflow.io.config import check_config
+from mirrorflow.io.layout import index_bids
+from mirrorflow.io.templates import TEMPLATE_SPACE
+from snakemake.utils import validate
+
+
+validate(config, "../config/config.schema.yaml")
+check_config(config)
+
+OUT = config["output_dir"]
+TASK = config["study"]["task"]
+SPACE = TEMPLATE_SPACE
+RES = str(config["preproc"]["resolution"])
+SIMULATED = config["study"]["source"] == "simulate"
+SIM_DIR = f"{OUT}/sourcedata/simulated"
+
+if SIMULATED:
+    BIDS_DIR = f"{SIM_DIR}/bids"
+    _sim = config["simulation"]
+    RUNS = {
+        f"{i:02d}": [str(r) for r in range(1, _sim["n_runs"] + 1)]
+        for i in range(1, _sim["n_subjects"] + 1)
+    }
+else:
+    BIDS_DIR = config["study"]["bids_dir"]
+    RUNS = index_bids(
+        BIDS_DIR,
+        task=TASK,
+        subjects=config["study"]["subjects"],
+        runs=config["study"]["runs"],
+    )
+SUBJECTS = sorted(RUNS)
+# Parallel lists of (subject, run) for expand(..., zip, **RUN_PAIRS).
+RUN_PAIRS = {
+    "sub": [sub for sub in SUBJECTS for _ in RUNS[sub]],
+    "run": [run for sub in SUBJECTS for run in RUNS[sub]],
+}
+
+
+wildcard_constraints:
+    sub="[A-Za-z0-9]+",
+    run="[A-Za-z0-9]+",
+    contrast="[A-Za-z0-9]+",
+    model="[A-Za-z0-9]+",
+    category="[A-Za-z0-9]+",
+
+
+# ------------------------------------------------------------------ path templates
+_SUB = dict(sub="{sub}")
+_RUN = dict(sub="{sub}", task=TASK, run="{run}")
+BOLD = f"{BIDS_DIR}/sub-{{sub}}/func/" + bids_name(suffix="bold", **_RUN)
+EVENTS = f"{BIDS_DIR}/sub-{{sub}}/func/" + bids_name(
+    suffix="events", extension=".tsv", **_RUN
+)
+T1W = f"{BIDS_DIR}/sub-{{sub}}/anat/" + bids_name(suffix="T1w", **_SUB)
+PARTICIPANTS = f"{BIDS_DIR}/participants.tsv"
+
+_PRE = f"{OUT}/preproc/sub-{{sub}}/func/"
+_STD = dict(**_RUN, space=SPACE, res=RES)
+PREPROC = {
+    "bold": _PRE + bids_name(desc="preproc", suffix="bold", **_STD),
+    "bold_unsmoothed": _PRE + bids_name(desc="unsmoothed", suffix="bold", **_STD),
+    "mask": _PRE + bids_name(desc="brain", suffix="mask", **_STD),
+    "confounds": _PRE
+    + bids_name(desc="confounds", suffix="timeseries", extension=".tsv", **_RUN),
+    "boldref": _PRE + bids_name(suffix="boldref", **_STD),
+}
+
+_FL = f"{OUT}/firstlevel/sub-{{sub}}/"
+FIRSTLEVEL_MAP = _FL + bids_name(
+    sub="{sub}",
+    task=TASK,
+    space=SPACE,
+    res=RES,
+    contrast="{contrast}",
+    stat="{stat}",
+    suffix="statmap",
+)
+FIRSTLEVEL_MASK = _FL + bids_name(
+    sub="{sub}", task=TASK, space=SPACE, res=RES, desc="brain", suffix="mask"
+)
+DESIGN = _FL + bids_name(sub="{sub}", task=TASK, suffix="design", extension=".tsv")
+
+_GR = dict(task=TASK, space=SPACE, res=RES, contrast="{contrast}", model="{model}")
+GROUP_Z = f"{OUT}/group/" + bids_name(stat="z", suffix="statmap", **_GR)
+GROUP_THR = f"{OUT}/group/" + bids_name(
+    stat="z", desc="thresholded", suffix="statmap", **_GR
+)
+GROUP_DESIGN = f"{OUT}/group/" + bids_name(
+    suffix="design", extension=".tsv", **{k: v for k, v in _GR.items() if k != "space"}
+)
+GROUP_MASK = f"{OUT}/group/" + bids_name(
+    task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
+)
+OVERLAP_MODEL = "And".join(config["group"]["overlap"])
+OVERLAP_CONTRAST = config["group"]["regressions"][config["group"]["overlap"][0]][
+    "contrast"
+]
+GROUP_OVERLAP = f"{OUT}/group/" + bids_name(
+    task=TASK,
+    space=SPACE,
+    res=RES,
+    contrast=OVERLAP_CONTRAST,
+    model=OVERLAP_MODEL,
+    stat="z",
+    desc="conjunction",
+    suffix="statmap",
+)
+BEHAVIOUR = f"{OUT}/group/behaviour/" + bids_name(
+    desc="{x}X{y}".format(**config["behaviour"]),
+    suffix="correlation",
+    extension=".json",
+)
+
+
+# ------------------------------------------------------------------ input functions
+def get_runs(wildcards):
+    """Run labels of one subject."""
+    return RUNS[wildcards.sub]
+
+
+def get_subject_runs(template):
+    """Input function: ``template`` expanded over one subject's runs."""
+
+    def _expand(wildcards):
+        return expand(template, sub=wildcards.sub, run=RUNS[wildcards.sub])
+
+    return _expand
+
+
+def get_firstlevel_template(wildcards):
+    """First-level map path of one subject, with {contrast} and {stat} left to fill."""
+    return FIRSTLEVEL_MAP.replace("{sub}", wildcards.sub)
+
+
+def get_group_maps(wildcards):
+    """First-level effect maps of every subject for the wildcard's contrast."""
+    contrast = get_model_contrast(wildcards)
+    return expand(FIRSTLEVEL_MAP, sub=SUBJECTS, contrast=contrast, stat="effect")
+
+
+def get_model_contrast(wildcards):
+    """The first-level contrast a group model tests."""
+    if wildcards.model == "onesample":
+        return wildcards.contrast
+    return config["group"]["regressions"][wildcards.model]["contrast"]
+
+
+def get_covariate(wildcards):
+    """participants.tsv column of a regression model (None for one-sample models)."""
+    if wildcards.model == "onesample":
+        return None
+    return config["group"]["regressions"][wildcards.model]["covariate"]
+
+
+def get_overlap_inputs(wildcards):
+    """Thresholded maps of the regressions that enter the overlap."""
+    return [
+        GROUP_THR.format(contrast=OVERLAP_CONTRAST, model=name)
+        for name in config["group"]["overlap"]
+    ]
+
+
+def get_final_output():
+    """Every final product of the workflow."""
+    group = config["group"]
+    targets = [
+        f"{OUT}/{stage}/dataset_description.json"
+        for stage in ("preproc", "firstlevel", "group")
+    ]
+    targets += expand(GROUP_THR, contrast=group["onesample"], model="onesample")
+    targets += [
+        GROUP_THR.format(contrast=spec["contrast"], model=name)
+        for name, spec in group["regressions"].items()
+    ]
+    targets.append(GROUP_OVERLAP)
+    targets.append(BEHAVIOUR)
+    targets += get_meta_output()
+    return targets
+
+
+def get_meta_output():
+    """Final products of the meta-analysis and MACM stages."""
+    return []

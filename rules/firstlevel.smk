@@ -1,0 +1,38 @@
+# nilearn first-level GLM of each participant, contrasts from config.
+
+
+rule firstlevel_glm:
+    input:
+        bold=get_subject_runs(PREPROC["bold"]),
+        masks=get_subject_runs(PREPROC["mask"]),
+        confounds=get_subject_runs(PREPROC["confounds"]),
+        events=get_subject_runs(EVENTS),
+    output:
+        maps=expand(
+            FIRSTLEVEL_MAP,
+            contrast=list(config["firstlevel"]["contrasts"]),
+            stat=["effect", "variance", "z", "t"],
+            allow_missing=True,
+        ),
+        mask=FIRSTLEVEL_MASK,
+        design=DESIGN,
+    params:
+        contrasts=config["firstlevel"]["contrasts"],
+        conditions=config["firstlevel"]["conditions"],
+        confounds=config["firstlevel"]["confounds"],
+        hrf_model=config["firstlevel"]["hrf_model"],
+        drift_model=config["firstlevel"]["drift_model"],
+        high_pass=config["firstlevel"]["high_pass"],
+        noise_model=config["firstlevel"]["noise_model"],
+        map_template=get_firstlevel_template,
+    threads: 1
+    resources:
+        mem_mb=3000,
+    log:
+        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
+    benchmark:
+        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv"
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/firstlevel_glm.py"

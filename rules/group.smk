@@ -1,0 +1,67 @@
+# Group maps (one-sample), regressions on behaviour, their overlap, and the behavioural
+# correlation.
+
+
+rule group_mask:
+    input:
+        expand(FIRSTLEVEL_MASK, sub=SUBJECTS),
+    output:
+        GROUP_MASK,
+    log:
+        f"{OUT}/logs/group_mask/group_mask.log",
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/group_mask.py"
+
+
+rule group_model:
+    input:
+        maps=get_group_maps,
+        mask=GROUP_MASK,
+        participants=PARTICIPANTS,
+    output:
+        z=GROUP_Z,
+        thresholded=GROUP_THR,
+        design=GROUP_DESIGN,
+    params:
+        subjects=SUBJECTS,
+        covariate=get_covariate,
+        threshold=config["group"]["threshold"],
+    log:
+        f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
+    benchmark:
+        f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv"
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/group_model.py"
+
+
+rule group_overlap:
+    input:
+        get_overlap_inputs,
+    output:
+        GROUP_OVERLAP,
+    log:
+        f"{OUT}/logs/group_overlap/group_overlap.log",
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/group_overlap.py"
+
+
+rule group_behaviour:
+    input:
+        participants=PARTICIPANTS,
+    output:
+        BEHAVIOUR,
+    params:
+        subjects=SUBJECTS,
+        **config["behaviour"],
+    log:
+        f"{OUT}/logs/group_behaviour/group_behaviour.log",
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/group_behaviour.py"

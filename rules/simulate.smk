@@ -1,0 +1,22 @@
+# The embedded, seeded simulated study (raw BIDS) and its ground truth.
+
+
+rule simulate_study:
+    output:
+        description=f"{SIM_DIR}/bids/dataset_description.json",
+        participants=f"{SIM_DIR}/bids/participants.tsv",
+        bold=expand(BOLD, zip, **RUN_PAIRS),
+        events=expand(EVENTS, zip, **RUN_PAIRS),
+        t1w=expand(T1W, sub=SUBJECTS),
+        truth=directory(f"{SIM_DIR}/truth"),
+    params:
+        simulation=config.get("simulation", {}),
+        task=TASK,
+    log:
+        f"{OUT}/logs/simulate_study.log",
+    benchmark:
+        f"{OUT}/logs/simulate_study.bench.tsv"
+    conda:
+        "../envs/nilearn.yaml"
+    script:
+        "../workflow/scripts/simulate_study.py"

@@ -1,0 +1,1 @@
+"""First-level GLM of the imitation task with nilearn."""

@@ -1,0 +1,1 @@
+"""Group maps, brain-behaviour regressions, their overlap and the behavioural correlation."""

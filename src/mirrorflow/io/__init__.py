@@ -1,0 +1,1 @@
+"""Ground floor shared by every stage: BIDS names, sidecars, readers and checks."""

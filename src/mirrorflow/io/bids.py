@@ -1,0 +1,130 @@
+"""BIDS-Derivatives names, labels and JSON sidecars.
+
+Every output path of the workflow is built from entities by :func:`bids_name`,
+so that entity order follows the BIDS specification in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from mirrorflow.exceptions import ConfigError
+
+__all__ = [
+    "ENTITY_ORDER",
+    "bids_name",
+    "dataset_description",
+    "check_label",
+    "clean_contrast_name",
+    "sidecar_path",
+    "write_json",
+    "write_sidecar",
+]
+
+#: Entity order of BIDS-Derivatives file names (BIDS 1.9), plus the statistical-map entities
+#: used by nilearn's ``save_glm_to_bids`` and NiMARE.
+ENTITY_ORDER = (
+    "sub",
+    "ses",
+    "task",
+    "acq",
+    "run",
+    "space",
+    "res",
+    "contrast",
+    "model",
+    "stat",
+    "desc",
+)
+
+_LABEL = re.compile(r"^[A-Za-z0-9]+$")
+
+
+def check_label(value, *, what: str) -> str:
+    """Return ``value`` as a string if it is a valid BIDS label (alphanumeric), else raise.
+
+    Labels end up in file names and shell commands, so anything else (``../``,
+    spaces, shell characters, underscores, dashes) is refused.
+    """
+    label = str(value)
+    if not _LABEL.match(label):
+        raise ConfigError(
+            f"{what} {label!r} is not a valid BIDS label: only letters and digits are allowed"
+        )
+    return label
+
+
+def clean_contrast_name(name: str) -> str:
+    """Turn a contrast name or expression into an alphanumeric camelCase label.
+
+    ``"mismatch - imitate"`` becomes ``"mismatchMinusImitate"`` and ``"a>b"``
+    becomes ``"aGtB"``, the convention of nilearn's BIDS GLM writer.
+    """
+    words = {"-": " minus ", "+": " plus ", ">": " gt ", "<": " lt ", "*": " times "}
+    text = "".join(words.get(ch, ch) for ch in name)
+    parts = [p for p in re.split(r"[^A-Za-z0-9]+", text) if p]
+    if not parts:
+        raise ConfigError(f"contrast name {name!r} has no letters or digits")
+    return parts[0][0].lower() + parts[0][1:] + "".join(p[0].upper() + p[1:] for p in parts[1:])
+
+
+def bids_name(*, suffix: str, extension: str = ".nii.gz", **entities) -> str:
+    """Build a BIDS file name from entities in specification order.
+
+    Entities whose value is ``None`` are dropped; unknown entities raise.
+    """
+    unknown = set(entities) - set(ENTITY_ORDER)
+    if unknown:
+        raise ValueError(f"unknown BIDS entities {sorted(unknown)}; known: {ENTITY_ORDER}")
+    parts = [f"{key}-{entities[key]}" for key in ENTITY_ORDER if entities.get(key) is not None]
+    return "_".join([*parts, suffix]) + extension
+
+
+def sidecar_path(path) -> Path:
+    """The JSON sidecar path of a data file (``x.nii.gz`` -> ``x.json``)."""
+    path = Path(path)
+    name = path.name
+    for ext in (".nii.gz", ".nii", ".tsv.gz", ".tsv", ".png", ".svg"):
+        if name.endswith(ext):
+            return path.with_name(name[: -len(ext)] + ".json")
+    return path.with_suffix(".json")
+
+
+def write_json(path, data: dict) -> Path:
+    """Write ``data`` as indented JSON, through a temporary name and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_sidecar(data_file, metadata: dict) -> Path:
+    """Write the JSON sidecar of ``data_file``."""
+    return write_json(sidecar_path(data_file), metadata)
+
+
+def _jsonable(value):
+    """Convert numpy scalars and arrays for :func:`json.dumps`."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def dataset_description(*, stage: str, source: str) -> dict:
+    """``dataset_description.json`` content of one mirrorflow derivatives folder."""
+    from mirrorflow import __version__
+
+    return {
+        "Name": f"mirrorflow {stage}",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "mirrorflow", "Version": __version__}],
+        "SourceDatasets": [{"URL": str(source)}],
+    }

@@ -1,0 +1,159 @@
+"""Cheap checks of input files, run before any heavy work.
+
+Each check raises :class:`~mirrorflow.exceptions.InputDataError` with one message that
+names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from mirrorflow.exceptions import InputDataError
+
+__all__ = [
+    "check_bold",
+    "check_events",
+    "check_participants",
+    "check_t1w",
+    "read_repetition_time",
+]
+
+
+def _load_image(path) -> nib.Nifti1Image:
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(f"{path}: file does not exist")
+    try:
+        img = nib.load(path)
+        img.header.get_data_shape()
+        # Reading the last voxel forces decompression of the whole file: truncation shows.
+        np.asarray(img.dataobj[(-1,) * len(img.shape)])
+    except Exception as err:  # nibabel raises many types for corrupt files
+        raise InputDataError(f"{path}: not a readable NIfTI image ({err})") from err
+    return img
+
+
+def read_repetition_time(bold_file) -> float:
+    """RepetitionTime from the JSON sidecar (BIDS), else from the NIfTI header."""
+    sidecar = Path(str(bold_file).replace(".nii.gz", ".json").replace(".nii", ".json"))
+    if sidecar.exists():
+        try:
+            tr = json.loads(sidecar.read_text()).get("RepetitionTime")
+        except json.JSONDecodeError as err:
+            raise InputDataError(f"{sidecar}: invalid JSON ({err})") from err
+        if tr is not None:
+            return float(tr)
+    zooms = nib.load(bold_file).header.get_zooms()
+    if len(zooms) < 4 or zooms[3] <= 0:
+        raise InputDataError(f"{bold_file}: no RepetitionTime in the sidecar nor the header")
+    return float(zooms[3])
+
+
+def check_bold(bold_file, *, min_volumes: int = 10) -> tuple[nib.Nifti1Image, float]:
+    """A readable 4D series with enough volumes and a TR that agrees with its sidecar."""
+    img = _load_image(bold_file)
+    if img.ndim != 4:
+        raise InputDataError(f"{bold_file}: expected a 4D BOLD series, found {img.ndim}D {img.shape}")
+    if img.shape[3] < min_volumes:
+        raise InputDataError(
+            f"{bold_file}: only {img.shape[3]} volumes; at least {min_volumes} are needed"
+        )
+    tr = read_repetition_time(bold_file)
+    header_tr = float(img.header.get_zooms()[3])
+    if header_tr > 0 and not np.isclose(tr, header_tr, rtol=0.01):
+        raise InputDataError(
+            f"{bold_file}: RepetitionTime {tr} s in the sidecar disagrees with {header_tr} s "
+            "in the NIfTI header"
+        )
+    return img, tr
+
+
+def check_t1w(t1w_file) -> nib.Nifti1Image:
+    """A readable 3D anatomical image."""
+    img = _load_image(t1w_file)
+    if img.ndim != 3:
+        raise InputDataError(f"{t1w_file}: expected a 3D T1w image, found {img.ndim}D {img.shape}")
+    return img
+
+
+def check_events(events_file, *, conditions, run_duration: float | None = None) -> pd.DataFrame:
+    """An events table with onset, duration and trial_type, known conditions, onsets in range."""
+    events_file = Path(events_file)
+    if not events_file.exists():
+        raise InputDataError(f"{events_file}: file does not exist")
+    table = pd.read_csv(events_file, sep="\t", na_values="n/a")
+    missing = {"onset", "duration", "trial_type"} - set(table.columns)
+    if missing:
+        raise InputDataError(
+            f"{events_file}: missing column(s) {sorted(missing)}; found {list(table.columns)}"
+        )
+    for column in ("onset", "duration"):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = np.flatnonzero(values.isna().to_numpy())
+        if bad.size:
+            raise InputDataError(
+                f"{events_file}: column '{column}' has non-numeric or missing values "
+                f"(rows {', '.join(str(i + 1) for i in bad[:5])})"
+            )
+        table[column] = values
+    if (table["onset"] < 0).any():
+        rows = np.flatnonzero(table["onset"].to_numpy() < 0) + 1
+        raise InputDataError(f"{events_file}: negative onsets (rows {list(rows)})")
+    if run_duration is not None and (table["onset"] >= run_duration).any():
+        rows = np.flatnonzero(table["onset"].to_numpy() >= run_duration) + 1
+        raise InputDataError(
+            f"{events_file}: onsets at or beyond the end of the run ({run_duration:g} s) "
+            f"(rows {list(rows)})"
+        )
+    unknown = sorted(set(table["trial_type"].astype(str)) - set(conditions))
+    if unknown:
+        raise InputDataError(
+            f"{events_file}: unknown trial types {unknown}; the configured conditions are "
+            f"{sorted(conditions)}"
+        )
+    return table
+
+
+def check_participants(participants_file, *, columns, subjects=None) -> pd.DataFrame:
+    """participants.tsv with unique ids and numeric, complete values in ``columns``.
+
+    Returns the table indexed by ``participant_id``; with ``subjects`` (labels without
+    ``sub-``), only their rows, in that order, each of which must exist.
+    """
+    participants_file = Path(participants_file)
+    if not participants_file.exists():
+        raise InputDataError(f"{participants_file}: file does not exist")
+    table = pd.read_csv(participants_file, sep="\t", dtype={"participant_id": str}, na_values="n/a")
+    needed = ["participant_id", *columns]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise InputDataError(
+            f"{participants_file}: missing column(s) {missing}; found {list(table.columns)}"
+        )
+    duplicated = table["participant_id"][table["participant_id"].duplicated()].tolist()
+    if duplicated:
+        raise InputDataError(f"{participants_file}: duplicate participant ids {duplicated}")
+    if subjects is not None:
+        table = table[table["participant_id"].isin([f"sub-{s}" for s in subjects])]
+    for column in columns:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = table["participant_id"][values.isna()].tolist()
+        if bad:
+            raise InputDataError(
+                f"{participants_file}: column '{column}' has missing or non-numeric values "
+                f"for {bad}"
+            )
+        table[column] = values
+    table = table.set_index("participant_id")
+    if subjects is None:
+        return table
+    labels = [f"sub-{s}" for s in subjects]
+    absent = [label for label in labels if label not in table.index]
+    if absent:
+        raise InputDataError(f"{participants_file}: no row for {absent}")
+    return table.loc[labels]

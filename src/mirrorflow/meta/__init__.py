@@ -1,0 +1,1 @@
+"""Coordinate-based meta-analysis over NiMARE: ALE, conjunction, contrast and MACM."""

@@ -1,0 +1,1 @@
+"""Preprocessing of BOLD runs: nipype interfaces, the workflow factory and its runner."""

@@ -1,0 +1,325 @@
+"""Nipype interfaces around the Python tools that replace FSL/AFNI/ANTs binaries here.
+
+Each interface is a small :class:`~nipype.interfaces.base.SimpleInterface`: an input spec,
+an output spec and one ``_run_interface`` that writes into ``runtime.cwd``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from nipype.interfaces.base import (
+    BaseInterfaceInputSpec,
+    File,
+    InputMultiObject,
+    SimpleInterface,
+    TraitedSpec,
+    traits,
+)
+
+__all__ = [
+    "AntsRegistration",
+    "ApplyTransformsSeries",
+    "BrainMask",
+    "CopyDerivative",
+    "GatherConfounds",
+    "Realign",
+    "Smooth",
+    "TemporalMean",
+]
+
+MOTION_COLUMNS = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
+
+
+def _fname(in_file, suffix, cwd, ext=".nii.gz") -> str:
+    stem = Path(in_file).name.split(".")[0]
+    return os.path.join(cwd, f"{stem}_{suffix}{ext}")
+
+
+def _save_with_timing(img, reference_file, out_file) -> None:
+    """Save ``img`` as float32 with the repetition time of ``reference_file``'s header
+    (ANTs and nilearn drop it)."""
+    zooms = nib.load(reference_file).header.get_zooms()
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    out = nib.Nifti1Image(data, img.affine)
+    out.header.set_zooms(img.header.get_zooms()[:3] + tuple(zooms[3:4])[: data.ndim - 3])
+    out.header.set_xyzt_units("mm", "sec")
+    out.to_filename(out_file)
+
+
+class _RealignInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="4D BOLD series")
+    tr = traits.Float(mandatory=True, desc="repetition time (s)")
+    slice_times = traits.List(traits.Float, desc="slice acquisition times (s); empty: none")
+    slice_axis = traits.Int(2, usedefault=True, desc="axis along which slices were acquired")
+    loops = traits.Int(1, usedefault=True, desc="realignment loops to the mean (nipy default 5)")
+    speedup = traits.Int(5, usedefault=True, desc="voxel subsampling factor while estimating")
+
+
+class _RealignOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="motion-corrected (and slice-time corrected) series")
+    par_file = File(exists=True, desc="motion parameters: 3 translations (mm), 3 rotations (rad)")
+
+
+class Realign(SimpleInterface):
+    """Head-motion (and slice-timing, when slice times are known) correction with nipy.
+
+    Uses :class:`nipy.algorithms.registration.SpaceTimeRealign` (Roche 2011), or
+    :class:`~nipy.algorithms.registration.groupwise_registration.SpaceRealign` without
+    slice times, exposing the number of loops that nipype's ``SpaceTimeRealigner`` fixes at 5.
+    """
+
+    input_spec = _RealignInputSpec
+    output_spec = _RealignOutputSpec
+
+    def _run_interface(self, runtime):
+        from nipy import load_image, save_image
+        from nipy.algorithms.registration import SpaceTimeRealign
+        from nipy.algorithms.registration.groupwise_registration import SpaceRealign
+
+        image = load_image(self.inputs.in_file)
+        if self.inputs.slice_times:
+            realigner = SpaceTimeRealign(
+                image,
+                tr=self.inputs.tr,
+                slice_times=self.inputs.slice_times,
+                slice_info=[self.inputs.slice_axis, 1],
+            )
+        else:
+            realigner = SpaceRealign(image)
+        realigner.estimate(refscan=None, loops=self.inputs.loops, speedup=self.inputs.speedup)
+        out_file = _fname(self.inputs.in_file, "realigned", runtime.cwd)
+        save_image(realigner.resample(0), out_file)
+        _save_with_timing(nib.load(out_file), self.inputs.in_file, out_file)  # nipy drops TR
+        params = np.array(
+            [np.r_[rigid.translation, rigid.rotation] for rigid in realigner._transforms[0]]
+        )
+        par_file = _fname(self.inputs.in_file, "motion", runtime.cwd, ext=".par")
+        np.savetxt(par_file, params, fmt="%.8f")
+        self._results.update(out_file=out_file, par_file=par_file)
+        return runtime
+
+
+class _MeanInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="4D series")
+
+
+class _MeanOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="temporal mean (3D)")
+
+
+class TemporalMean(SimpleInterface):
+    """Temporal mean of a 4D series, used as the BOLD reference for registration."""
+
+    input_spec = _MeanInputSpec
+    output_spec = _MeanOutputSpec
+
+    def _run_interface(self, runtime):
+        from nilearn.image import mean_img
+
+        out_file = _fname(self.inputs.in_file, "mean", runtime.cwd)
+        mean_img(self.inputs.in_file, copy_header=True).to_filename(out_file)
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _RegInputSpec(BaseInterfaceInputSpec):
+    fixed = File(exists=True, mandatory=True, desc="fixed (reference) image")
+    moving = File(exists=True, mandatory=True, desc="moving image")
+    transform = traits.Enum("Rigid", "Affine", "SyN", usedefault=True, desc="ANTs transform")
+    seed = traits.Int(1, usedefault=True, desc="random seed of ANTs' metric sampling")
+
+
+class _RegOutputSpec(TraitedSpec):
+    transforms = traits.List(File(exists=True), desc="forward transforms, ANTs order")
+    warped = File(exists=True, desc="moving image resampled onto the fixed image")
+
+
+class AntsRegistration(SimpleInterface):
+    """ANTs registration (Avants et al. 2008) through antspyx, with a fixed random seed."""
+
+    input_spec = _RegInputSpec
+    output_spec = _RegOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+
+        fixed = ants.image_read(self.inputs.fixed)
+        moving = ants.image_read(self.inputs.moving)
+        result = ants.registration(
+            fixed=fixed,
+            moving=moving,
+            type_of_transform=self.inputs.transform,
+            random_seed=self.inputs.seed,
+        )
+        transforms = []
+        for index, path in enumerate(result["fwdtransforms"]):
+            ext = ".mat" if path.endswith(".mat") else ".nii.gz"
+            target = _fname(self.inputs.moving, f"xfm{index}", runtime.cwd, ext=ext)
+            shutil.copyfile(path, target)
+            transforms.append(target)
+        warped = _fname(self.inputs.moving, "warped", runtime.cwd)
+        ants.image_write(result["warpedmovout"], warped)
+        self._results.update(transforms=transforms, warped=warped)
+        return runtime
+
+
+class _ApplyInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="4D series to resample")
+    reference = File(exists=True, mandatory=True, desc="target grid (3D)")
+    transforms = InputMultiObject(File(exists=True), mandatory=True, desc="ANTs order")
+
+
+class _ApplyOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="series on the reference grid")
+
+
+class ApplyTransformsSeries(SimpleInterface):
+    """Resample a 4D series once through a chain of ANTs transforms (linear interpolation)."""
+
+    input_spec = _ApplyInputSpec
+    output_spec = _ApplyOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+
+        moving = ants.image_read(self.inputs.in_file)
+        reference = ants.image_read(self.inputs.reference)
+        out = ants.apply_transforms(
+            fixed=reference,
+            moving=moving,
+            transformlist=list(self.inputs.transforms),
+            interpolator="linear",
+            imagetype=3,
+        )
+        out_file = _fname(self.inputs.in_file, "space", runtime.cwd)
+        ants.image_write(out, out_file)
+        _save_with_timing(nib.load(out_file), self.inputs.in_file, out_file)
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _MaskInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="4D series in template space")
+    template_mask = File(exists=True, mandatory=True, desc="template brain mask, same grid")
+
+
+class _MaskOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="brain mask: template brain with BOLD coverage")
+
+
+class BrainMask(SimpleInterface):
+    """Brain mask of a normalised run: the template brain where the BOLD series has signal."""
+
+    input_spec = _MaskInputSpec
+    output_spec = _MaskOutputSpec
+
+    def _run_interface(self, runtime):
+        img = nib.load(self.inputs.in_file)
+        mean = np.asarray(img.dataobj, dtype=np.float32).mean(axis=-1)
+        template = np.asarray(nib.load(self.inputs.template_mask).dataobj) > 0
+        covered = mean > 0.2 * np.percentile(mean[template], 50)
+        out_file = _fname(self.inputs.in_file, "mask", runtime.cwd)
+        nib.Nifti1Image((template & covered).astype(np.uint8), img.affine).to_filename(out_file)
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _SmoothInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="image to smooth")
+    fwhm = traits.Float(mandatory=True, desc="Gaussian kernel FWHM (mm); 0 leaves it as is")
+
+
+class _SmoothOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="smoothed image")
+
+
+class Smooth(SimpleInterface):
+    """Isotropic Gaussian smoothing with :func:`nilearn.image.smooth_img`."""
+
+    input_spec = _SmoothInputSpec
+    output_spec = _SmoothOutputSpec
+
+    def _run_interface(self, runtime):
+        from nilearn.image import smooth_img
+
+        out_file = _fname(self.inputs.in_file, "smooth", runtime.cwd)
+        smoothed = smooth_img(self.inputs.in_file, self.inputs.fwhm or None)
+        _save_with_timing(smoothed, self.inputs.in_file, out_file)
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _ConfoundsInputSpec(BaseInterfaceInputSpec):
+    par_file = File(exists=True, mandatory=True, desc="nipy motion parameters")
+    fd_file = File(exists=True, mandatory=True, desc="framewise displacement (nipype)")
+    dvars_file = File(exists=True, mandatory=True, desc="DVARS, all variants (nipype)")
+
+
+class _ConfoundsOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="confounds TSV with fMRIPrep column names")
+
+
+class GatherConfounds(SimpleInterface):
+    """Collect motion, derivatives, FD and DVARS into one BIDS confounds table.
+
+    Columns follow fMRIPrep: ``trans_x`` ... ``rot_z`` (mm, rad), ``*_derivative1``,
+    ``framewise_displacement`` (Power et al. 2012), ``dvars`` and ``std_dvars``.
+    """
+
+    input_spec = _ConfoundsInputSpec
+    output_spec = _ConfoundsOutputSpec
+
+    def _run_interface(self, runtime):
+        motion = pd.DataFrame(np.loadtxt(self.inputs.par_file, ndmin=2), columns=MOTION_COLUMNS)
+        derivatives = motion.diff().add_suffix("_derivative1")
+        fd = np.r_[np.nan, np.loadtxt(self.inputs.fd_file, skiprows=1, ndmin=1)]
+        dvars = np.loadtxt(self.inputs.dvars_file, skiprows=1, ndmin=2)
+        table = pd.concat([motion, derivatives], axis=1)
+        table["framewise_displacement"] = fd
+        # nipype's ComputeDVARS "all" file: std DVARS, non-standardised DVARS, voxelwise std.
+        table["std_dvars"] = np.r_[np.nan, dvars[:, 0]]
+        table["dvars"] = np.r_[np.nan, dvars[:, 1]]
+        out_file = os.path.join(runtime.cwd, "desc-confounds_timeseries.tsv")
+        table.to_csv(out_file, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+        self._results["out_file"] = out_file
+        return runtime
+
+
+class _CopyInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="file to publish")
+    out_file = traits.Str(mandatory=True, desc="destination path (a Snakemake output)")
+    metadata = traits.Dict(desc="JSON sidecar content; empty: no sidecar")
+
+
+class _CopyOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="published file")
+
+
+class CopyDerivative(SimpleInterface):
+    """Publish a result to its BIDS-Derivatives path, with its JSON sidecar (a ``ds_`` sink).
+
+    The copy goes through a temporary name and an atomic rename, so a killed job never
+    leaves a complete-looking file behind.
+    """
+
+    input_spec = _CopyInputSpec
+    output_spec = _CopyOutputSpec
+
+    def _run_interface(self, runtime):
+        from mirrorflow.io.bids import write_sidecar
+
+        target = Path(self.inputs.out_file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        shutil.copyfile(self.inputs.in_file, tmp)
+        os.replace(tmp, target)
+        if self.inputs.metadata:
+            write_sidecar(target, self.inputs.metadata)
+        self._results["out_file"] = str(target)
+        return runtime

@@ -1,0 +1,1 @@
+"""Seeded simulators of the default study and of meta-analysis coordinate sets."""

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+
+from mirrorflow.exceptions import ConfigError
+from mirrorflow.io.bids import (
+    bids_name,
+    check_label,
+    clean_contrast_name,
+    sidecar_path,
+    write_json,
+)
+
+
+@pytest.mark.parametrize("label", ["01", "imitation", "Sub1"])
+def test_check_label_accepts_alphanumeric(label):
+    assert check_label(label, what="subject") == label
+
+
+@pytest.mark.parametrize("label", ["../01", "a b", "a;rm", "a_b", "a-b", "$(x)", ""])
+def test_check_label_refuses_paths_and_shell_characters(label):
+    with pytest.raises(ConfigError, match="not a valid BIDS label"):
+        check_label(label, what="subject")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("mismatch - imitate", "mismatchMinusImitate"),
+        ("mismatch>imitate", "mismatchGtImitate"),
+        ("imitate", "imitate"),
+    ],
+)
+def test_clean_contrast_name(name, expected):
+    assert clean_contrast_name(name) == expected
+
+
+def test_bids_name_orders_entities_and_drops_none():
+    name = bids_name(desc="preproc", run="1", sub="01", task="imitation", ses=None, suffix="bold")
+    assert name == "sub-01_task-imitation_run-1_desc-preproc_bold.nii.gz"
+
+
+def test_bids_name_refuses_unknown_entities():
+    with pytest.raises(ValueError, match="unknown BIDS entities"):
+        bids_name(sub="01", colour="red", suffix="bold")
+
+
+def test_sidecar_path():
+    assert sidecar_path("a/x_bold.nii.gz").name == "x_bold.json"
+    assert sidecar_path("a/x_timeseries.tsv").name == "x_timeseries.json"
+
+
+def test_write_json_is_atomic_and_leaves_no_temporary(tmp_path):
+    path = write_json(tmp_path / "sub" / "x.json", {"b": 1, "a": [1.5]})
+    assert json.loads(path.read_text()) == {"a": [1.5], "b": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]

@@ -1,0 +1,72 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from mirrorflow.exceptions import ConfigError
+from mirrorflow.io.config import check_config
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((CONFIG / "config.yaml").read_text())
+
+
+def test_default_config_passes_schema_and_checks(config):
+    validate(config, str(CONFIG / "config.schema.yaml"))
+    check_config(config)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("preproc", "fwhm"), -1, "-1 is less than the minimum of 0"),
+        (("study", "source"), "fmriprp", "'fmriprp' is not one of"),
+        (("study", "task"), "imitation task", "does not match"),
+        (("group", "threshold", "alpha"), 2, "greater than or equal to the maximum"),
+    ],
+)
+def test_schema_refuses_bad_values(config, path, value, message):
+    bad = copy.deepcopy(config)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(WorkflowError, match=message):
+        validate(bad, str(CONFIG / "config.schema.yaml"))
+
+
+def test_schema_refuses_unknown_keys(config):
+    bad = copy.deepcopy(config)
+    bad["preproc"]["fwmh"] = 5
+    with pytest.raises(WorkflowError, match="Additional properties are not allowed"):
+        validate(bad, str(CONFIG / "config.schema.yaml"))
+
+
+def test_contrast_with_unknown_condition(config):
+    config["firstlevel"]["contrasts"]["bad"] = "imitate - smile"
+    with pytest.raises(ConfigError, match=r"unknown condition\(s\) \['smile'\]"):
+        check_config(config)
+
+
+def test_regression_on_unknown_contrast(config):
+    config["group"]["regressions"]["eq"]["contrast"] = "nothing"
+    with pytest.raises(ConfigError, match="group.regressions.eq.contrast 'nothing'"):
+        check_config(config)
+
+
+def test_overlap_names_a_regression(config):
+    config["group"]["overlap"] = ["eq", "age"]
+    with pytest.raises(ConfigError, match="group.overlap names 'age'"):
+        check_config(config)
+
+
+def test_bids_source_needs_a_folder(config):
+    config["study"]["source"] = "bids"
+    with pytest.raises(ConfigError, match="study.bids_dir is required"):
+        check_config(config)

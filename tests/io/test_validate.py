@@ -1,0 +1,129 @@
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from mirrorflow.exceptions import InputDataError
+from mirrorflow.io.validate import check_bold, check_events, check_participants, check_t1w
+
+
+def _bold(path, shape=(4, 4, 4, 12), tr=2.0, sidecar_tr=None):
+    img = nib.Nifti1Image(np.random.default_rng(0).random(shape).astype(np.float32), np.eye(4))
+    img.header.set_zooms((1.0, 1.0, 1.0, tr)[: len(shape)])
+    nib.save(img, path)
+    if sidecar_tr is not None:
+        path.with_name(path.name.replace(".nii.gz", ".json")).write_text(
+            json.dumps({"RepetitionTime": sidecar_tr})
+        )
+    return path
+
+
+def test_check_bold_accepts_a_valid_series(tmp_path):
+    img, tr = check_bold(_bold(tmp_path / "x_bold.nii.gz", sidecar_tr=2.0))
+    assert img.shape == (4, 4, 4, 12) and tr == 2.0
+
+
+def test_check_bold_missing_file(tmp_path):
+    with pytest.raises(InputDataError, match="does not exist"):
+        check_bold(tmp_path / "absent_bold.nii.gz")
+
+
+def test_check_bold_truncated_file(tmp_path):
+    path = _bold(tmp_path / "x_bold.nii.gz")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputDataError, match="x_bold.nii.gz: not a readable NIfTI"):
+        check_bold(path)
+
+
+def test_check_bold_not_gzip(tmp_path):
+    path = tmp_path / "x_bold.nii.gz"
+    path.write_bytes(b"this is not an image")
+    with pytest.raises(InputDataError, match="not a readable NIfTI"):
+        check_bold(path)
+
+
+def test_check_bold_refuses_3d(tmp_path):
+    path = _bold(tmp_path / "x_bold.nii.gz", shape=(4, 4, 4))
+    with pytest.raises(InputDataError, match="expected a 4D BOLD series, found 3D"):
+        check_bold(path)
+
+
+def test_check_bold_tr_disagreement(tmp_path):
+    path = _bold(tmp_path / "x_bold.nii.gz", tr=2.0, sidecar_tr=1.5)
+    with pytest.raises(InputDataError, match="RepetitionTime 1.5 s in the sidecar disagrees"):
+        check_bold(path)
+
+
+def test_check_t1w_refuses_4d(tmp_path):
+    path = _bold(tmp_path / "x_T1w.nii.gz")
+    with pytest.raises(InputDataError, match="expected a 3D T1w image"):
+        check_t1w(path)
+
+
+def _events(tmp_path, rows, columns=("onset", "duration", "trial_type")):
+    path = tmp_path / "x_events.tsv"
+    pd.DataFrame(rows, columns=list(columns)).to_csv(path, sep="\t", index=False)
+    return path
+
+
+def test_check_events_valid(tmp_path):
+    path = _events(tmp_path, [(0, 10, "imitate"), (20, 10, "mismatch")])
+    table = check_events(path, conditions=["imitate", "mismatch"], run_duration=60)
+    assert list(table["trial_type"]) == ["imitate", "mismatch"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([(0, 10, "imitate"), (20, 10, "smile")], r"unknown trial types \['smile'\]"),
+        ([(-2, 10, "imitate")], "negative onsets"),
+        ([(0, 10, "imitate"), (70, 10, "mismatch")], "beyond the end of the run"),
+        ([("soon", 10, "imitate")], "column 'onset' has non-numeric"),
+    ],
+)
+def test_check_events_problems(tmp_path, rows, message):
+    path = _events(tmp_path, rows)
+    with pytest.raises(InputDataError, match=message):
+        check_events(path, conditions=["imitate", "mismatch"], run_duration=60)
+
+
+def test_check_events_missing_column(tmp_path):
+    path = _events(tmp_path, [(0, 10)], columns=("onset", "duration"))
+    with pytest.raises(InputDataError, match=r"missing column\(s\) \['trial_type'\]"):
+        check_events(path, conditions=["imitate"])
+
+
+def _participants(tmp_path, text):
+    path = tmp_path / "participants.tsv"
+    path.write_text(text)
+    return path
+
+
+def test_check_participants_valid_and_selects_subjects(tmp_path):
+    path = _participants(tmp_path, "participant_id\teq\nsub-01\t40\nsub-02\t50\nsub-03\tn/a\n")
+    table = check_participants(path, columns=["eq"], subjects=["02", "01"])
+    assert list(table.index) == ["sub-02", "sub-01"]
+    assert table["eq"].tolist() == [50.0, 40.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("participant_id\tage\nsub-01\t20\n", r"missing column\(s\) \['eq'\]"),
+        ("participant_id\teq\nsub-01\tn/a\nsub-02\t3\n", r"'eq' has missing or non-numeric .*sub-01"),
+        ("participant_id\teq\nsub-01\thigh\nsub-02\t3\n", "non-numeric"),
+        ("participant_id\teq\nsub-01\t1\nsub-01\t3\n", r"duplicate participant ids \['sub-01'\]"),
+    ],
+)
+def test_check_participants_problems(tmp_path, text, message):
+    with pytest.raises(InputDataError, match=message):
+        check_participants(_participants(tmp_path, text), columns=["eq"])
+
+
+def test_check_participants_absent_subject(tmp_path):
+    path = _participants(tmp_path, "participant_id\teq\nsub-01\t40\n")
+    with pytest.raises(InputDataError, match=r"no row for \['sub-09'\]"):
+        check_participants(path, columns=["eq"], subjects=["01", "09"])

@@ -1,0 +1,76 @@
+"""Tests of mirrorflow.meta.contrast: ALE subtraction sign convention and thresholds."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nimare.dataset import Dataset
+
+from mirrorflow.exceptions import ConfigError
+from mirrorflow.meta.contrast import _check_resolution, fit_subtraction, threshold_directions
+from mirrorflow.simulate.coordinates import simulate_coordinate_sets
+
+FOCUS_1 = [-46, -6, 48]  # planted only in group 1
+FOCUS_2 = [38, 18, -4]  # planted only in group 2
+
+
+@pytest.fixture(scope="module")
+def subtraction():
+    datasets, _ = simulate_coordinate_sets(
+        categories={"one": [FOCUS_1], "two": [FOCUS_2]},
+        shared_foci=[[0, 10, 40]],
+        n_experiments=12,
+        sample_size=(15, 30),
+        n_noise_foci=2,
+        fwhm=10.0,
+        seed=5,
+    )
+    dset1, dset2 = Dataset(datasets["one"]), Dataset(datasets["two"])
+    return fit_subtraction(dset1, dset2, n_iters=100, n_cores=1, seed=2)
+
+
+def _at(img, xyz):
+    ijk = np.rint(np.linalg.inv(img.affine) @ [*xyz, 1])[:3].astype(int)
+    return np.asarray(img.dataobj)[tuple(ijk)]
+
+
+def test_sign_convention(subtraction):
+    # z_desc-group1MinusGroup2 is positive where group 1 > group 2, negative where 2 > 1
+    z = subtraction.get_map("z_desc-group1MinusGroup2")
+    assert _at(z, FOCUS_1) > 0
+    assert _at(z, FOCUS_2) < 0
+
+
+def test_directions_are_positive_and_disjoint(subtraction):
+    forward, reverse = threshold_directions(subtraction, voxel_thresh=0.05)
+    f, r = np.asarray(forward.dataobj), np.asarray(reverse.dataobj)
+    assert f.min() >= 0 and r.min() >= 0
+    assert not np.any((f > 0) & (r > 0))
+    assert _at(forward, FOCUS_1) > 0 and _at(forward, FOCUS_2) == 0
+    assert _at(reverse, FOCUS_2) > 0 and _at(reverse, FOCUS_1) == 0
+
+
+def test_shared_ids_refused():
+    dset, _ = simulate_coordinate_sets(
+        categories={"a": []},
+        shared_foci=[[0, 10, 40]],
+        n_experiments=2,
+        sample_size=(10, 10),
+        n_noise_foci=0,
+        fwhm=10.0,
+        seed=1,
+    )
+    same = Dataset(dset["a"])
+    with pytest.raises(ConfigError, match="share 2 experiment id"):
+        fit_subtraction(same, same, n_iters=5, n_cores=1, seed=1)
+
+
+def test_permutations_must_resolve_threshold():
+    with pytest.raises(ConfigError, match="1000 permutations cannot give p < 0.001"):
+        _check_resolution(voxel_thresh=0.001, n_iters=1000)
+    _check_resolution(voxel_thresh=0.01, n_iters=1000)
+
+
+def test_thresholds_checked(subtraction):
+    with pytest.raises(ConfigError, match="voxel p"):
+        threshold_directions(subtraction, voxel_thresh=0)
+    assert isinstance(threshold_directions(subtraction, voxel_thresh=0.5)[0], nib.Nifti1Image)

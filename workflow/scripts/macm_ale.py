@@ -1,0 +1,23 @@
+"""Rule macm_ale: select reference experiments by the conjunction seed and run ALE."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.meta.macm import run_macm  # noqa: E402
+
+params = snakemake.params  # noqa: F821
+run_macm(
+    seed_file=snakemake.input.seed,  # noqa: F821
+    reference_file=snakemake.input.reference,  # noqa: F821
+    output_dir=Path(snakemake.output.thresholded).parent,  # noqa: F821
+    experiments_file=snakemake.output.experiments,  # noqa: F821
+    assumed_sample_size=params.assumed_sample_size,
+    alpha=params.alpha,
+    n_iters=params.n_iters,
+    n_cores=snakemake.threads,  # noqa: F821
+    seed=params.seed,
+)

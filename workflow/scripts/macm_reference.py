@@ -1,0 +1,15 @@
+"""Rule macm_reference: convert the Neurosynth tables to a pickled NiMARE Dataset, once."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.meta.reference import build_reference  # noqa: E402
+
+build_reference(
+    reference_dir=Path(snakemake.input.coordinates).parent,  # noqa: F821
+    output_file=snakemake.output.dataset,  # noqa: F821
+)

@@ -1,0 +1,22 @@
+"""Rule meta_ale: corrected ALE of one category's coordinate set."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.meta.ale import run_ale  # noqa: E402
+
+params = snakemake.params  # noqa: F821
+run_ale(
+    dataset_file=snakemake.input.dataset,  # noqa: F821
+    output_dir=Path(snakemake.output.thresholded).parent,  # noqa: F821
+    label=snakemake.wildcards.category,  # noqa: F821
+    voxel_thresh=params.voxel_thresh,
+    alpha=params.alpha,
+    n_iters=params.n_iters,
+    n_cores=snakemake.threads,  # noqa: F821
+    seed=params.seed,
+)

@@ -1,0 +1,16 @@
+"""Rule meta_conjunction: minimum-statistic conjunction and the MACM seed mask."""
+
+import logging
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.meta.conjunction import run_conjunction  # noqa: E402
+
+run_conjunction(
+    maps=list(snakemake.input.maps),  # noqa: F821
+    labels=list(snakemake.params.categories),  # noqa: F821
+    conjunction_file=snakemake.output.conjunction,  # noqa: F821
+    mask_file=snakemake.output.mask,  # noqa: F821
+)

@@ -1,0 +1,21 @@
+"""Rule meta_contrast: ALE subtraction, group 1 minus group 2 and the reverse."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.stderr = open(snakemake.log[0], "w")  # noqa: F821 (snakemake is injected)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.meta.contrast import run_contrast  # noqa: E402
+
+params = snakemake.params  # noqa: F821
+run_contrast(
+    dataset_files=list(snakemake.input.datasets),  # noqa: F821
+    labels=list(params.categories),
+    output_dir=Path(snakemake.output.group1_gt_group2).parent,  # noqa: F821
+    voxel_thresh=params.voxel_thresh,
+    n_iters=params.n_iters,
+    n_cores=snakemake.threads,  # noqa: F821
+    seed=params.seed,
+)
