@@ -46,7 +46,7 @@ wildcard_constraints:
     run="[A-Za-z0-9]+",
     contrast="[A-Za-z0-9]+",
     model="[A-Za-z0-9]+",
-    category="[A-Za-z0-9]+",
+    category="|".join(config["meta"]["categories"]),
 
 
 # ------------------------------------------------------------------ path templates
@@ -96,7 +96,9 @@ GROUP_DESIGN = f"{OUT}/group/" + bids_name(
 GROUP_MASK = f"{OUT}/group/" + bids_name(
     task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
 )
-OVERLAP_MODEL = "And".join(config["group"]["overlap"])
+OVERLAP_MODEL = config["group"]["overlap"][0] + "".join(
+    "And" + name[0].upper() + name[1:] for name in config["group"]["overlap"][1:]
+)
 OVERLAP_CONTRAST = config["group"]["regressions"][config["group"]["overlap"][0]][
     "contrast"
 ]
@@ -170,7 +172,7 @@ def get_final_output():
     group = config["group"]
     targets = [
         f"{OUT}/{stage}/dataset_description.json"
-        for stage in ("preproc", "firstlevel", "group")
+        for stage in ("preproc", "firstlevel", "group", "meta", "macm")
     ]
     targets += expand(GROUP_THR, contrast=group["onesample"], model="onesample")
     targets += [
@@ -183,6 +185,33 @@ def get_final_output():
     return targets
 
 
+def _meta_dataset(category):
+    """NiMARE JSON coordinate file of one category: simulated, or given in config."""
+    if config["meta"]["source"] == "simulate":
+        return f"{OUT}/meta/sourcedata/desc-{category}_coordinates.json"
+    return config["meta"]["inputs"][category]
+
+
+def get_meta_dataset(wildcards):
+    """Input of meta_ale: the coordinate file of ``wildcards.category``."""
+    return _meta_dataset(wildcards.category)
+
+
+def get_meta_datasets(wildcards):
+    """Input of meta_contrast: all coordinate files, in config order (group 1 first)."""
+    return [_meta_dataset(category) for category in config["meta"]["categories"]]
+
+
 def get_meta_output():
     """Final products of the meta-analysis and MACM stages."""
-    return []
+    return [
+        *expand(
+            f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
+            category=list(config["meta"]["categories"]),
+        ),
+        f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz",
+        f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.nii.gz",
+        f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.nii.gz",
+        f"{OUT}/macm/meta-macm_z_desc-thresholded.nii.gz",
+        f"{OUT}/macm/meta-macm_experiments.tsv",
+    ]

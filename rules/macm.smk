@@ -9,9 +9,9 @@ rule macm_reference:
     output:
         dataset=f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl",
     log:
-        "logs/macm_reference/macm_reference.log",
+        f"{OUT}/logs/macm_reference/macm_reference.log",
     benchmark:
-        "logs/macm_reference/macm_reference.bench.tsv"
+        f"{OUT}/logs/macm_reference/macm_reference.bench.tsv"
     conda:
         "../envs/nimare.yaml"
     threads: 1
@@ -30,9 +30,9 @@ rule macm_ale:
         sidecar=f"{OUT}/macm/meta-macm_z_desc-thresholded.json",
         experiments=f"{OUT}/macm/meta-macm_experiments.tsv",
     log:
-        "logs/macm_ale/meta-macm.log",
+        f"{OUT}/logs/macm_ale/meta-macm.log",
     benchmark:
-        "logs/macm_ale/meta-macm.bench.tsv"
+        f"{OUT}/logs/macm_ale/meta-macm.bench.tsv"
     conda:
         "../envs/nimare.yaml"
     threads: 2

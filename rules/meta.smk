@@ -11,7 +11,7 @@ rule meta_simulate:
         ),
         truth=f"{OUT}/meta/sourcedata/desc-truth_foci.json",
     log:
-        "logs/meta_simulate/meta_simulate.log",
+        f"{OUT}/logs/meta_simulate/meta_simulate.log",
     conda:
         "../envs/nimare.yaml"
     threads: 1
@@ -36,9 +36,9 @@ rule meta_ale:
         thresholded=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
         sidecar=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.json",
     log:
-        "logs/meta_ale/meta-{category}.log",
+        f"{OUT}/logs/meta_ale/meta-{{category}}.log",
     benchmark:
-        "logs/meta_ale/meta-{category}.bench.tsv"
+        f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv"
     conda:
         "../envs/nimare.yaml"
     threads: 2
@@ -61,12 +61,13 @@ rule meta_conjunction:
         conjunction=f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz",
         mask=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz",
     log:
-        "logs/meta_conjunction/meta-conjunction.log",
+        f"{OUT}/logs/meta_conjunction/meta-conjunction.log",
     conda:
         "../envs/nimare.yaml"
     threads: 1
     params:
         categories=list(config["meta"]["categories"]),
+        seed_radius=config["macm"]["seed_radius"],
     script:
         "../workflow/scripts/meta_conjunction.py"
 
@@ -79,9 +80,9 @@ rule meta_contrast:
         group2_gt_group1=f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.nii.gz",
         z=f"{OUT}/meta/contrast/meta-contrast_z_desc-group1MinusGroup2.nii.gz",
     log:
-        "logs/meta_contrast/meta-contrast.log",
+        f"{OUT}/logs/meta_contrast/meta-contrast.log",
     benchmark:
-        "logs/meta_contrast/meta-contrast.bench.tsv"
+        f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv"
     conda:
         "../envs/nimare.yaml"
     threads: 2

@@ -61,7 +61,10 @@ def test_needs_two_maps(tmp_path):
 
 
 def test_grids_must_match(tmp_path):
-    paths = [_img(np.ones((2, 2, 2)), tmp_path / "a.nii.gz"), _img(np.ones((3, 2, 2)), tmp_path / "b.nii.gz")]
+    paths = [
+        _img(np.ones((2, 2, 2)), tmp_path / "a.nii.gz"),
+        _img(np.ones((3, 2, 2)), tmp_path / "b.nii.gz"),
+    ]
     with pytest.raises(InputDataError, match="b.nii.gz: grid"):
         conjunction_maps(paths)
 

@@ -30,7 +30,8 @@ def subset(tmp_path_factory):
     keep = meta["id"].iloc[:N_STUDIES]
     coords = coords[coords["id"].isin(keep)]
     coords.to_csv(folder / NEUROSYNTH_FILES["coordinates"], sep="\t", index=False)
-    meta[meta["id"].isin(keep)].to_csv(folder / NEUROSYNTH_FILES["metadata"], sep="\t", index=False)
+    meta = meta[meta["id"].isin(keep)]
+    meta.to_csv(folder / NEUROSYNTH_FILES["metadata"], sep="\t", index=False)
     return folder, coords
 
 

@@ -13,4 +13,5 @@ run_conjunction(
     labels=list(snakemake.params.categories),  # noqa: F821
     conjunction_file=snakemake.output.conjunction,  # noqa: F821
     mask_file=snakemake.output.mask,  # noqa: F821
+    seed_radius=snakemake.params.seed_radius,  # noqa: F821
 )

@@ -105,7 +105,9 @@ def _set_sample_size(dset, *, ids, n):
         meta["sample_sizes"] = None
     meta["sample_sizes"] = meta["sample_sizes"].astype(object)
     chosen = meta["id"].isin(set(ids))
-    meta.loc[chosen, "sample_sizes"] = _series_of_lists(int(n), int(chosen.sum()), meta.index[chosen])
+    meta.loc[chosen, "sample_sizes"] = _series_of_lists(
+        int(n), int(chosen.sum()), meta.index[chosen]
+    )
     dset.metadata = meta
 
 

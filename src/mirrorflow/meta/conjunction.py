@@ -16,7 +16,7 @@ import numpy as np
 
 from mirrorflow.exceptions import InputDataError
 
-__all__ = ["conjunction_maps", "run_conjunction"]
+__all__ = ["conjunction_maps", "peak_spheres", "run_conjunction"]
 
 LGR = logging.getLogger(__name__)
 
@@ -76,7 +76,30 @@ def conjunction_maps(paths):
     return conjunction, mask
 
 
-def run_conjunction(*, maps, labels, conjunction_file, mask_file) -> dict:
+def peak_spheres(conjunction, radius: float):
+    """Union of spheres of ``radius`` mm around the peak of each conjunction cluster.
+
+    MACM seeds are often spheres at the peaks of the regions of interest rather than the
+    whole clusters: large clusters select a large share of a reference database.
+    """
+    import nibabel as nib
+    from scipy import ndimage
+
+    data = np.asarray(conjunction.dataobj, dtype=float)
+    labels, n_clusters = ndimage.label(data > 0, ndimage.generate_binary_structure(3, 1))
+    ijk = np.indices(data.shape).reshape(3, -1).T
+    xyz = nib.affines.apply_affine(conjunction.affine, ijk).reshape(*data.shape, 3)
+    mask = np.zeros(data.shape, dtype=np.uint8)
+    for cluster in range(1, n_clusters + 1):
+        values = np.where(labels == cluster, data, -np.inf)
+        peak = xyz[np.unravel_index(np.argmax(values), data.shape)]
+        mask[np.linalg.norm(xyz - peak, axis=-1) <= radius] = 1
+    return nib.Nifti1Image(mask, conjunction.affine)
+
+
+def run_conjunction(
+    *, maps, labels, conjunction_file, mask_file, seed_radius: float | None = None
+) -> dict:
     """Write the conjunction map, the seed mask and their sidecars.
 
     Parameters
@@ -87,6 +110,9 @@ def run_conjunction(*, maps, labels, conjunction_file, mask_file) -> dict:
         Category labels, in the order of ``maps`` (for the sidecar).
     conjunction_file, mask_file : :obj:`str` or :class:`~pathlib.Path`
         Output paths (``.nii.gz``).
+    seed_radius : :obj:`float`, optional
+        When given, the seed mask is spheres of this radius (mm) at the cluster peaks
+        (:func:`peak_spheres`); otherwise the whole conjunction clusters.
 
     Returns
     -------
@@ -101,10 +127,12 @@ def run_conjunction(*, maps, labels, conjunction_file, mask_file) -> dict:
     if len(labels) != len(maps):
         raise InputDataError(f"conjunction: {len(maps)} maps but {len(labels)} labels {labels}")
     conjunction, mask = conjunction_maps(maps)
+    if seed_radius:
+        mask = peak_spheres(conjunction, seed_radius)
     for path, img in ((conjunction_file, conjunction), (mask_file, mask)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         img.to_filename(str(path))
-    mask_data = np.asarray(mask.dataobj) > 0
+    mask_data = np.asarray(conjunction.dataobj) > 0
     conn = ndimage.generate_binary_structure(3, 1)
     _, n_clusters = ndimage.label(mask_data, conn)
     n_voxels = int(mask_data.sum())
@@ -123,5 +151,14 @@ def run_conjunction(*, maps, labels, conjunction_file, mask_file) -> dict:
         "NClusters": int(n_clusters),
     }
     write_sidecar(conjunction_file, meta)
-    write_sidecar(mask_file, {**meta, "Description": "Binary MACM seed mask. " + description})
+    seed = (
+        f"spheres of {seed_radius:g} mm at the peaks of the conjunction clusters"
+        if seed_radius
+        else "the conjunction clusters"
+    )
+    write_sidecar(
+        mask_file,
+        {**meta, "Description": f"Binary MACM seed mask: {seed}. " + description,
+         "SeedRadius": seed_radius},
+    )
     return {"n_voxels": n_voxels, "n_clusters": int(n_clusters), "description": description}

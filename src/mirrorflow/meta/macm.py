@@ -8,9 +8,9 @@ and correct with voxel-level Monte Carlo FWE.
 
 Cost: each Monte Carlo iteration re-places every focus of every selected experiment
 and recomputes the ALE map, so time and memory grow with the number of selected
-experiments (about 1.2 s per iteration on 2 cores for ~1,700 experiments; see the
-workflow's README for measurements). Keep ``n_iters`` small for test runs and raise
-it (5,000-10,000) for inference.
+experiments: measured about 10 s per iteration on 2 cores and ~10 GB of memory for
+~3,500 Neurosynth experiments, plus about 2 minutes for loading and the ALE fit.
+Keep ``n_iters`` small for test runs and raise it (5,000-10,000) for inference.
 
 .. versionadded:: 0.1.0
 """

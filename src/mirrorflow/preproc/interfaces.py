@@ -36,7 +36,9 @@ __all__ = [
 MOTION_COLUMNS = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 
 
-def _fname(in_file, suffix, cwd, ext=".nii.gz") -> str:
+def _fname(in_file, suffix, cwd, ext=".nii") -> str:
+    """Intermediate file name in ``cwd``; uncompressed NIfTI by default (gzip costs seconds
+    per 4D series and the working directory is not kept for reading)."""
     stem = Path(in_file).name.split(".")[0]
     return os.path.join(cwd, f"{stem}_{suffix}{ext}")
 
@@ -45,7 +47,8 @@ def _save_with_timing(img, reference_file, out_file) -> None:
     """Save ``img`` as float32 with the repetition time of ``reference_file``'s header
     (ANTs and nilearn drop it)."""
     zooms = nib.load(reference_file).header.get_zooms()
-    data = np.asarray(img.dataobj, dtype=np.float32)
+    # A copy: ``img`` may memory-map ``out_file`` itself.
+    data = np.array(img.dataobj, dtype=np.float32)
     out = nib.Nifti1Image(data, img.affine)
     out.header.set_zooms(img.header.get_zooms()[:3] + tuple(zooms[3:4])[: data.ndim - 3])
     out.header.set_xyzt_units("mm", "sec")
@@ -317,7 +320,12 @@ class CopyDerivative(SimpleInterface):
         target = Path(self.inputs.out_file)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        shutil.copyfile(self.inputs.in_file, tmp)
+        if target.name.endswith(".nii.gz") and not self.inputs.in_file.endswith(".nii.gz"):
+            img = nib.load(self.inputs.in_file)
+            nib.save(img, tmp.with_name(tmp.name + ".nii.gz"))
+            tmp = tmp.with_name(tmp.name + ".nii.gz")
+        else:
+            shutil.copyfile(self.inputs.in_file, tmp)
         os.replace(tmp, target)
         if self.inputs.metadata:
             write_sidecar(target, self.inputs.metadata)

@@ -85,7 +85,9 @@ def simulate_coordinate_sets(
     datasets, planted = {}, {}
     for child, (label, specific) in zip(children, categories.items()):
         size_rng = np.random.default_rng(child.spawn(1)[0])
-        sizes = size_rng.integers(sample_size[0], sample_size[1], endpoint=True, size=n_experiments)
+        sizes = size_rng.integers(
+            sample_size[0], sample_size[1], endpoint=True, size=n_experiments
+        )
         nimare_seed = int(child.generate_state(1)[0])
         foci = [list(map(float, f)) for f in [*shared_foci, *specific]]
         LGR.info(

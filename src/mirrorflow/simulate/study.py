@@ -68,7 +68,7 @@ class SimulationParams:
 
     n_subjects: int = 20
     n_runs: int = 2
-    n_blocks: int = 6
+    n_blocks: int = 4
     block_duration: float = 16.0
     rest_duration: float = 12.0
     tr: float = 2.0
