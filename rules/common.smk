@@ -1,12 +1,11 @@
 # Configuration checks, input discovery, path templates and input functions.
 # The only rule file with Python logic; the other .smk files stay declarative.
 
-from mirrorflow.io.bids import bids_name
+from mirrorflow.io.bids import bids_path, clean_contrast_name
 from mirrorflow.io.config import check_config
 from mirrorflow.io.layout import index_bids
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from snakemake.utils import validate
-
 
 validate(config, "../config/config.schema.yaml")
 check_config(config)
@@ -52,57 +51,55 @@ wildcard_constraints:
 # ------------------------------------------------------------------ path templates
 _SUB = dict(sub="{sub}")
 _RUN = dict(sub="{sub}", task=TASK, run="{run}")
-BOLD = f"{BIDS_DIR}/sub-{{sub}}/func/" + bids_name(suffix="bold", **_RUN)
-EVENTS = f"{BIDS_DIR}/sub-{{sub}}/func/" + bids_name(
-    suffix="events", extension=".tsv", **_RUN
+BOLD = bids_path(f"{BIDS_DIR}/sub-{{sub}}/func", suffix="bold", **_RUN)
+EVENTS = bids_path(
+    f"{BIDS_DIR}/sub-{{sub}}/func", suffix="events", extension=".tsv", **_RUN
 )
-T1W = f"{BIDS_DIR}/sub-{{sub}}/anat/" + bids_name(suffix="T1w", **_SUB)
+T1W = bids_path(f"{BIDS_DIR}/sub-{{sub}}/anat", suffix="T1w", **_SUB)
 PARTICIPANTS = f"{BIDS_DIR}/participants.tsv"
 
-_PRE = f"{OUT}/preproc/sub-{{sub}}/func/"
+_PRE = f"{OUT}/preproc/sub-{{sub}}/func"
 _STD = dict(**_RUN, space=SPACE, res=RES)
 PREPROC = {
-    "bold": _PRE + bids_name(desc="preproc", suffix="bold", **_STD),
-    "bold_unsmoothed": _PRE + bids_name(desc="unsmoothed", suffix="bold", **_STD),
-    "mask": _PRE + bids_name(desc="brain", suffix="mask", **_STD),
-    "confounds": _PRE
-    + bids_name(desc="confounds", suffix="timeseries", extension=".tsv", **_RUN),
-    "boldref": _PRE + bids_name(suffix="boldref", **_STD),
+    "bold": bids_path(_PRE, desc="preproc", suffix="bold", **_STD),
+    "bold_unsmoothed": bids_path(_PRE, desc="unsmoothed", suffix="bold", **_STD),
+    "mask": bids_path(_PRE, desc="brain", suffix="mask", **_STD),
+    "confounds": bids_path(
+        _PRE, desc="confounds", suffix="timeseries", extension=".tsv", **_RUN
+    ),
+    "boldref": bids_path(_PRE, suffix="boldref", **_STD),
 }
 
-_FL = f"{OUT}/firstlevel/sub-{{sub}}/"
-FIRSTLEVEL_MAP = _FL + bids_name(
-    sub="{sub}",
-    task=TASK,
-    space=SPACE,
-    res=RES,
-    contrast="{contrast}",
-    stat="{stat}",
-    suffix="statmap",
+_FL = f"{OUT}/firstlevel/sub-{{sub}}"
+_FL_ENT = dict(sub="{sub}", task=TASK, space=SPACE, res=RES)
+FIRSTLEVEL_MAP = bids_path(
+    _FL, contrast="{contrast}", stat="{stat}", suffix="statmap", **_FL_ENT
 )
-FIRSTLEVEL_MASK = _FL + bids_name(
-    sub="{sub}", task=TASK, space=SPACE, res=RES, desc="brain", suffix="mask"
-)
-DESIGN = _FL + bids_name(sub="{sub}", task=TASK, suffix="design", extension=".tsv")
+FIRSTLEVEL_MASK = bids_path(_FL, desc="brain", suffix="mask", **_FL_ENT)
+DESIGN = bids_path(_FL, sub="{sub}", task=TASK, suffix="design", extension=".tsv")
 
 _GR = dict(task=TASK, space=SPACE, res=RES, contrast="{contrast}", model="{model}")
-GROUP_Z = f"{OUT}/group/" + bids_name(stat="z", suffix="statmap", **_GR)
-GROUP_THR = f"{OUT}/group/" + bids_name(
-    stat="z", desc="thresholded", suffix="statmap", **_GR
+GROUP_Z = bids_path(f"{OUT}/group", stat="z", suffix="statmap", **_GR)
+GROUP_THR = bids_path(
+    f"{OUT}/group", stat="z", desc="thresholded", suffix="statmap", **_GR
 )
-GROUP_DESIGN = f"{OUT}/group/" + bids_name(
-    suffix="design", extension=".tsv", **{k: v for k, v in _GR.items() if k != "space"}
+GROUP_DESIGN = bids_path(
+    f"{OUT}/group",
+    task=TASK,
+    contrast="{contrast}",
+    model="{model}",
+    suffix="design",
+    extension=".tsv",
 )
-GROUP_MASK = f"{OUT}/group/" + bids_name(
-    task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
+GROUP_MASK = bids_path(
+    f"{OUT}/group", task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
 )
-OVERLAP_MODEL = config["group"]["overlap"][0] + "".join(
-    "And" + name[0].upper() + name[1:] for name in config["group"]["overlap"][1:]
-)
+OVERLAP_MODEL = clean_contrast_name(" and ".join(config["group"]["overlap"]))
 OVERLAP_CONTRAST = config["group"]["regressions"][config["group"]["overlap"][0]][
     "contrast"
 ]
-GROUP_OVERLAP = f"{OUT}/group/" + bids_name(
+GROUP_OVERLAP = bids_path(
+    f"{OUT}/group",
     task=TASK,
     space=SPACE,
     res=RES,
@@ -112,7 +109,8 @@ GROUP_OVERLAP = f"{OUT}/group/" + bids_name(
     desc="conjunction",
     suffix="statmap",
 )
-BEHAVIOUR = f"{OUT}/group/behaviour/" + bids_name(
+BEHAVIOUR = bids_path(
+    f"{OUT}/group/behaviour",
     desc="{x}X{y}".format(**config["behaviour"]),
     suffix="correlation",
     extension=".json",

@@ -16,6 +16,15 @@ rule firstlevel_glm:
         ),
         mask=FIRSTLEVEL_MASK,
         design=DESIGN,
+    log:
+        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
+    benchmark:
+        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv"
+    conda:
+        "../envs/nilearn.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
     params:
         contrasts=config["firstlevel"]["contrasts"],
         conditions=config["firstlevel"]["conditions"],
@@ -25,14 +34,5 @@ rule firstlevel_glm:
         high_pass=config["firstlevel"]["high_pass"],
         noise_model=config["firstlevel"]["noise_model"],
         map_template=get_firstlevel_template,
-    threads: 1
-    resources:
-        mem_mb=3000,
-    log:
-        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
-    benchmark:
-        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv"
-    conda:
-        "../envs/nilearn.yaml"
     script:
         "../workflow/scripts/firstlevel_glm.py"

@@ -24,16 +24,16 @@ rule group_model:
         z=GROUP_Z,
         thresholded=GROUP_THR,
         design=GROUP_DESIGN,
-    params:
-        subjects=SUBJECTS,
-        covariate=get_covariate,
-        threshold=config["group"]["threshold"],
     log:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv"
     conda:
         "../envs/nilearn.yaml"
+    params:
+        subjects=SUBJECTS,
+        covariate=get_covariate,
+        threshold=config["group"]["threshold"],
     script:
         "../workflow/scripts/group_model.py"
 
@@ -56,12 +56,12 @@ rule group_behaviour:
         participants=PARTICIPANTS,
     output:
         BEHAVIOUR,
-    params:
-        subjects=SUBJECTS,
-        **config["behaviour"],
     log:
         f"{OUT}/logs/group_behaviour/group_behaviour.log",
     conda:
         "../envs/nilearn.yaml"
+    params:
+        **config["behaviour"],
+        subjects=SUBJECTS,
     script:
         "../workflow/scripts/group_behaviour.py"

@@ -7,6 +7,15 @@ rule preproc_bold:
         t1w=T1W,
     output:
         **PREPROC,
+    log:
+        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.log",
+    benchmark:
+        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.bench.tsv"
+    conda:
+        "../envs/preproc.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
     params:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],
@@ -14,15 +23,6 @@ rule preproc_bold:
         t1w_to_template=config["preproc"]["t1w_to_template"],
         seed=config["preproc"]["seed"],
         work_dir=f"{OUT}/work/preproc/sub-{{sub}}_run-{{run}}",
-    threads: 1
-    resources:
-        mem_mb=3000,
-    log:
-        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.log",
-    benchmark:
-        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.bench.tsv"
-    conda:
-        "../envs/preproc.yaml"
     script:
         "../workflow/scripts/preproc_bold.py"
 
@@ -30,13 +30,13 @@ rule preproc_bold:
 rule derivatives_description:
     output:
         f"{OUT}/{{stage}}/dataset_description.json",
-    params:
-        source=BIDS_DIR,
-    wildcard_constraints:
-        stage="preproc|firstlevel|group|meta|macm",
     log:
         f"{OUT}/logs/derivatives_description/{{stage}}.log",
+    wildcard_constraints:
+        stage="preproc|firstlevel|group|meta|macm",
     conda:
         "../envs/nilearn.yaml"
+    params:
+        source=BIDS_DIR,
     script:
         "../workflow/scripts/derivatives_description.py"

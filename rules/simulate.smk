@@ -9,14 +9,14 @@ rule simulate_study:
         events=expand(EVENTS, zip, **RUN_PAIRS),
         t1w=expand(T1W, sub=SUBJECTS),
         truth=directory(f"{SIM_DIR}/truth"),
-    params:
-        simulation=config.get("simulation", {}),
-        task=TASK,
     log:
         f"{OUT}/logs/simulate_study.log",
     benchmark:
         f"{OUT}/logs/simulate_study.bench.tsv"
     conda:
         "../envs/nilearn.yaml"
+    params:
+        simulation=config.get("simulation", {}),
+        task=TASK,
     script:
         "../workflow/scripts/simulate_study.py"

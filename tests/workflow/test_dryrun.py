@@ -41,15 +41,22 @@ def test_snakefmt_is_clean():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _dry_run_with(tmp_path, text):
+    configfile = tmp_path / "bad.yaml"
+    configfile.write_text(text)
+    return snakemake("-n", "--configfile", configfile, "--config",
+                     f"output_dir={tmp_path}/results", check=False)
+
+
 def test_bad_config_value_stops_the_dry_run_with_a_clear_message(tmp_path):
-    result = snakemake("-n", "--config", "preproc={'fwhm': -2, 'resolution': 4}",
-                       f"output_dir={tmp_path}/results", check=False)
+    result = _dry_run_with(tmp_path, "preproc: {fwhm: -2, resolution: 4}\n")
     assert result.returncode != 0
     assert "-2 is less than the minimum of 0" in result.stdout + result.stderr
+    assert "['preproc']['fwhm']" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_bad_cross_reference_stops_the_dry_run(tmp_path):
-    result = snakemake("-n", "--config", "study={'source': 'bids', 'task': 'imitation'}",
-                       f"output_dir={tmp_path}/results", check=False)
+    result = _dry_run_with(tmp_path, "study: {source: bids, task: imitation}\n")
     assert result.returncode != 0
     assert "study.bids_dir is required" in result.stdout + result.stderr

@@ -16,6 +16,7 @@ from mirrorflow.exceptions import ConfigError
 __all__ = [
     "ENTITY_ORDER",
     "bids_name",
+    "bids_path",
     "dataset_description",
     "check_label",
     "clean_contrast_name",
@@ -128,3 +129,8 @@ def dataset_description(*, stage: str, source: str) -> dict:
         "GeneratedBy": [{"Name": "mirrorflow", "Version": __version__}],
         "SourceDatasets": [{"URL": str(source)}],
     }
+
+
+def bids_path(folder: str, *, suffix: str, extension: str = ".nii.gz", **entities) -> str:
+    """``folder/<bids_name>``: an output path template built from entities."""
+    return f"{folder}/{bids_name(suffix=suffix, extension=extension, **entities)}"
