@@ -21,6 +21,7 @@ rule preproc_bold:
         resolution=config["preproc"]["resolution"],
         realign_loops=config["preproc"]["realign_loops"],
         t1w_to_template=config["preproc"]["t1w_to_template"],
+        skull_strip=config["preproc"]["skull_strip"],
         seed=config["preproc"]["seed"],
         work_dir=f"{OUT}/work/preproc/sub-{{sub}}_run-{{run}}",
     script:

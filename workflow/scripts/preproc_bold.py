@@ -19,6 +19,7 @@ methods = run_preproc(
     resolution=snakemake.params.resolution,
     realign_loops=snakemake.params.realign_loops,
     t1w_to_template=snakemake.params.t1w_to_template,
+    skull_strip=snakemake.params.skull_strip,
     seed=snakemake.params.seed,
     n_procs=snakemake.threads,
 )

@@ -29,9 +29,14 @@ __all__ = [
     "CopyDerivative",
     "GatherConfounds",
     "Realign",
+    "SkullStrip",
     "Smooth",
     "TemporalMean",
 ]
+
+#: Largest plausible brain volume (litres): a T1w image whose non-zero voxels fill less
+#: is taken as already skull-stripped.
+MAX_BRAIN_LITRES = 2.5
 
 MOTION_COLUMNS = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 
@@ -105,6 +110,77 @@ class Realign(SimpleInterface):
         par_file = _fname(self.inputs.in_file, "motion", runtime.cwd, ext=".par")
         np.savetxt(par_file, params, fmt="%.8f")
         self._results.update(out_file=out_file, par_file=par_file)
+        return runtime
+
+
+class _StripInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="T1w image")
+    mode = traits.Enum("auto", "force", "skip", usedefault=True,
+                       desc="auto: strip unless the image is already skull-stripped")
+    resolution = traits.Float(2.0, usedefault=True, desc="working resolution (mm)")
+    seed = traits.Int(1, usedefault=True, desc="random seed of ANTs' metric sampling")
+
+
+class _StripOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="brain-extracted T1w at the working resolution")
+    out_mask = File(exists=True, desc="brain mask on the same grid")
+    stripped = traits.Bool(desc="whether skull stripping was applied")
+
+
+class SkullStrip(SimpleInterface):
+    """Template-based T1w brain extraction with ANTs.
+
+    The T1w image, resampled to ``resolution`` mm, is registered (affine) to the whole-head
+    MNI152NLin6Asym T1w template that NiMARE ships, and the template's brain mask is brought
+    back through the inverse transform. In ``auto`` mode an image that is already
+    skull-stripped (non-zero voxels fill less than :data:`MAX_BRAIN_LITRES`; a head with
+    skull and scalp fills far more) is only resampled and masked where it is non-zero.
+    """
+
+    input_spec = _StripInputSpec
+    output_spec = _StripOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+        from importlib.resources import files
+        from nilearn.image import resample_img
+
+        img = nib.load(self.inputs.in_file)
+        nonzero_litres = np.count_nonzero(np.asarray(img.dataobj)) * np.prod(
+            img.header.get_zooms()[:3]) / 1e6
+        already = nonzero_litres < MAX_BRAIN_LITRES
+        strip = self.inputs.mode == "force" or (self.inputs.mode == "auto" and not already)
+        size = self.inputs.resolution
+        resampled = resample_img(img, target_affine=np.diag([size] * 3),
+                                 interpolation="continuous", force_resample=True,
+                                 copy_header=True)
+        resampled_file = _fname(self.inputs.in_file, "resampled", runtime.cwd)
+        _save_with_timing(resampled, self.inputs.in_file, resampled_file)
+        mask_file = _fname(self.inputs.in_file, "brainmask", runtime.cwd)
+        out_file = _fname(self.inputs.in_file, "brain", runtime.cwd)
+        if strip:
+            templates = files("nimare") / "resources" / "templates"
+            head = ants.image_read(str(templates / "tpl-MNI152NLin6Asym_res-02_T1w.nii.gz"))
+            brain_mask = ants.image_read(
+                str(templates / "tpl-MNI152NLin6Asym_res-02_desc-brain_mask.nii.gz"))
+            moving = ants.image_read(resampled_file)
+            reg = ants.registration(fixed=head, moving=moving, type_of_transform="Affine",
+                                    random_seed=self.inputs.seed)
+            mask = ants.apply_transforms(
+                fixed=moving, moving=brain_mask, transformlist=reg["invtransforms"],
+                whichtoinvert=[True], interpolator="nearestNeighbor",
+            )
+            ants.image_write(mask, mask_file)
+        else:
+            mask = nib.Nifti1Image((resampled.get_fdata() > 0).astype(np.uint8),
+                                   resampled.affine)
+            mask.to_filename(mask_file)
+        mask_img = nib.load(mask_file)
+        inside = np.asarray(mask_img.dataobj) > 0
+        nib.Nifti1Image(inside.astype(np.uint8), resampled.affine).to_filename(mask_file)
+        brain = np.where(inside, resampled.get_fdata(), 0).astype(np.float32)
+        nib.Nifti1Image(brain, resampled.affine).to_filename(out_file)
+        self._results.update(out_file=out_file, out_mask=mask_file, stripped=strip)
         return runtime
 
 

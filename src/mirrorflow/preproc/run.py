@@ -32,6 +32,7 @@ def run_preproc(
     resolution: float,
     realign_loops: int = 1,
     t1w_to_template: str = "Affine",
+    skull_strip: str = "auto",
     seed: int = 1,
     n_procs: int = 1,
 ) -> str:
@@ -67,7 +68,7 @@ def run_preproc(
     templates = template_files(work_dir / "templates", resolution)
     preproc = init_preproc_wf(
         fwhm=fwhm, tr=tr, realign_loops=realign_loops, t1w_to_template=t1w_to_template,
-        seed=seed,
+        skull_strip=skull_strip, seed=seed,
     )
     for field, value in [("bold_file", bold_file), ("t1w_file", t1w_file), *templates.items()]:
         setattr(preproc.inputs.inputnode, field, str(Path(value).resolve()))

@@ -12,6 +12,7 @@ def init_preproc_wf(
     slice_times: list[float] | None = None,
     realign_loops: int = 1,
     t1w_to_template: str = "Affine",
+    skull_strip: str = "auto",
     seed: int = 1,
     mem_gb: float = 2.0,
     name: str = "preproc_wf",
@@ -36,6 +37,9 @@ def init_preproc_wf(
         Realignment loops to the mean image.
     t1w_to_template : {"Affine", "SyN"}
         ANTs transform from the T1w image to the template.
+    skull_strip : {"auto", "force", "skip"}
+        T1w brain extraction (:class:`~mirrorflow.preproc.interfaces.SkullStrip`); ``auto``
+        skips images that are already skull-stripped.
     seed : int
         Random seed of ANTs' metric sampling (registration is then repeatable).
     mem_gb : float
@@ -79,6 +83,8 @@ def init_preproc_wf(
         mem_gb=mem_gb,
     )
     boldref = pe.Node(mf.TemporalMean(), name="bold_reference")
+    t1w_brain = pe.Node(mf.SkullStrip(mode=skull_strip, seed=seed), name="t1w_skull_strip",
+                        mem_gb=mem_gb)
     bold_to_t1w = pe.Node(mf.AntsRegistration(transform="Rigid", seed=seed), name="bold_to_t1w")
     t1w_to_template_reg = pe.Node(
         mf.AntsRegistration(transform=t1w_to_template, seed=seed),
@@ -102,8 +108,10 @@ def init_preproc_wf(
         (inputnode, realign, [("bold_file", "in_file")]),
         (realign, boldref, [("out_file", "in_file")]),
         (boldref, bold_to_t1w, [("out_file", "moving")]),
-        (inputnode, bold_to_t1w, [("t1w_file", "fixed")]),
-        (inputnode, t1w_to_template_reg, [("t1w_file", "moving"), ("template_t1", "fixed")]),
+        (inputnode, t1w_brain, [("t1w_file", "in_file")]),
+        (t1w_brain, bold_to_t1w, [("out_file", "fixed")]),
+        (t1w_brain, t1w_to_template_reg, [("out_file", "moving")]),
+        (inputnode, t1w_to_template_reg, [("template_t1", "fixed")]),
         (t1w_to_template_reg, merge_xfms, [("transforms", "in1")]),
         (bold_to_t1w, merge_xfms, [("transforms", "in2")]),
         (realign, to_template, [("out_file", "in_file")]),
@@ -128,12 +136,14 @@ def init_preproc_wf(
     # fmt: on
     workflow.__desc__ = preproc_description(
         fwhm=fwhm, realign_loops=realign_loops, t1w_to_template=t1w_to_template,
-        slice_timing=bool(slice_times),
+        slice_timing=bool(slice_times), skull_strip=skull_strip,
     )
     return workflow
 
 
-def preproc_description(*, fwhm, realign_loops, t1w_to_template, slice_timing) -> str:
+def preproc_description(
+    *, fwhm, realign_loops, t1w_to_template, slice_timing, skull_strip="auto"
+) -> str:
     """Methods sentence of the preprocessing workflow, with tool versions."""
     import ants
     import nipy
@@ -144,8 +154,10 @@ def preproc_description(*, fwhm, realign_loops, t1w_to_template, slice_timing) -
     )
     return (
         f"BOLD runs were preprocessed with a nipype {nipype.__version__} workflow: {stc} with "
-        f"nipy {nipy.__version__} ({realign_loops} realignment loop(s) to the mean), the mean "
-        "BOLD image was registered rigidly to the T1w image and the T1w image to the MNI152 "
+        f"nipy {nipy.__version__} ({realign_loops} realignment loop(s) to the mean), the T1w "
+        f"image was brain-extracted (mode {skull_strip}: the MNI152NLin6Asym brain mask "
+        "brought back through an affine registration to its whole-head template), the mean "
+        "BOLD image was registered rigidly to the T1w brain and the T1w brain to the MNI152 "
         f"template shipped with nilearn ({t1w_to_template}) with ANTs (antspyx "
         f"{ants.__version__}), the series was resampled once to the template grid, smoothed "
         f"with a {fwhm} mm FWHM Gaussian kernel, and framewise displacement (Power et al. "

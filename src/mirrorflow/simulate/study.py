@@ -288,11 +288,12 @@ def _resample(volume, src_affine, dst_affine, dst_shape, world) -> np.ndarray:
 
 def _simulate_subject(bids_dir, sub, row, params, anat, rng) -> dict:
     subject_affine = _subject_affine(params, rng)
-    # T1w: template moved into the scanner, with a smooth bias field and noise.
+    # T1w: template brain moved into the scanner, with a smooth bias field and noise.
     t1_affine, t1_shape = _scanner_grid(subject_affine, (180, 216, 180), 2.0)
     t1 = _resample(anat.t1.get_fdata(), anat.t1.affine, t1_affine, t1_shape, subject_affine)
     bias = 1 + 0.1 * np.linspace(-1, 1, t1_shape[2])[None, None, :]
-    t1 = 1000 * t1 * bias + np.abs(rng.normal(0, 10, t1_shape))
+    # A skull-stripped T1w (zero outside the brain), as many shared datasets provide.
+    t1 = np.where(t1 > 0.01, 1000 * t1 * bias + rng.normal(0, 10, t1_shape), 0).clip(0)
     anat_dir = bids_dir / f"sub-{sub}" / "anat"
     anat_dir.mkdir(parents=True, exist_ok=True)
     t1_file = anat_dir / bids_name(sub=sub, suffix="T1w")
