@@ -20,7 +20,8 @@ def init_preproc_wf(
     """Build the preprocessing workflow of one BOLD run.
 
     Motion (and slice-timing) correction with nipy, BOLD-to-T1w rigid and T1w-to-template
-    registration with ANTs (antspyx), one resampling of the series to the template grid,
+    registration with ANTs (antspyx), resampling of the realigned series to the template grid
+    through the composed BOLD-to-T1w and T1w-to-template transforms,
     Gaussian smoothing, and confounds (motion, derivatives, FD, DVARS) with nipype's
     ``nipype.algorithms.confounds``.
 
@@ -159,7 +160,8 @@ def preproc_description(
         "brought back through an affine registration to its whole-head template), the mean "
         "BOLD image was registered rigidly to the T1w brain and the T1w brain to the MNI152 "
         f"template shipped with nilearn ({t1w_to_template}) with ANTs (antspyx "
-        f"{ants.__version__}), the series was resampled once to the template grid, smoothed "
+        f"{ants.__version__}), the realigned series was resampled to the template grid "
+        "through the composed transforms, smoothed "
         f"with a {fwhm} mm FWHM Gaussian kernel, and framewise displacement (Power et al. "
         "2012) and DVARS were computed with nipype's confounds algorithms."
     )
