@@ -118,11 +118,6 @@ BEHAVIOUR = bids_path(
 
 
 # ------------------------------------------------------------------ input functions
-def get_runs(wildcards):
-    """Run labels of one subject."""
-    return RUNS[wildcards.sub]
-
-
 def get_subject_runs(template):
     """Input function: ``template`` expanded over one subject's runs."""
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mirrorflow.exceptions import ConfigError, InputDataError
+from mirrorflow.io.config import unknown_conditions
 from mirrorflow.io.validate import check_bold, check_events
 
 __all__ = ["STATS", "fit_first_level", "write_first_level"]
@@ -20,14 +21,11 @@ STATS = {"effect": "effect_size", "variance": "effect_variance", "z": "z_score",
 
 def _check_contrasts(contrasts: dict[str, str], conditions) -> None:
     """Each contrast expression uses only configured conditions."""
-    import re
-
     for name, expression in contrasts.items():
-        used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression))
-        unknown = used - set(conditions)
+        unknown = unknown_conditions(expression, conditions)
         if unknown:
             raise ConfigError(
-                f"contrast '{name}' = '{expression}' uses unknown condition(s) {sorted(unknown)}; "
+                f"contrast '{name}' = '{expression}' uses unknown condition(s) {unknown}; "
                 f"conditions are {sorted(conditions)}"
             )
 

@@ -6,7 +6,12 @@ import re
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["check_config"]
+__all__ = ["check_config", "unknown_conditions"]
+
+
+def unknown_conditions(expression: str, conditions) -> list[str]:
+    """Names used in a contrast ``expression`` that are not among ``conditions``, sorted."""
+    return sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)) - set(conditions))
 
 
 def check_config(config: dict) -> None:
@@ -15,13 +20,13 @@ def check_config(config: dict) -> None:
     if study["source"] == "bids" and not study.get("bids_dir"):
         raise ConfigError("study.bids_dir is required when study.source is 'bids'")
     first = config["firstlevel"]
-    conditions = set(first["conditions"])
+    conditions = first["conditions"]
     for name, expression in first["contrasts"].items():
-        unknown = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)) - conditions
+        unknown = unknown_conditions(expression, conditions)
         if unknown:
             raise ConfigError(
                 f"firstlevel.contrasts.{name} = '{expression}' uses unknown condition(s) "
-                f"{sorted(unknown)}; firstlevel.conditions are {sorted(conditions)}"
+                f"{unknown}; firstlevel.conditions are {sorted(conditions)}"
             )
     contrasts = set(first["contrasts"])
     group = config["group"]

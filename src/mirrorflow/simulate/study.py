@@ -23,7 +23,7 @@ Generative model, per subject *i* and run:
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -87,7 +87,6 @@ class SimulationParams:
     translation_mm: float = 5.0
     scaling: float = 0.04
     seed: int = 42
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_volumes(self) -> int:
@@ -431,7 +430,7 @@ def _write_truth(truth_dir: Path, params, anat: _MniAnatomy, behaviour, records)
             "space": TEMPLATE_SPACE,
             "regions": {k: {"centre_mm": c, "radius_mm": r} for k, (c, r) in PLANTED_REGIONS.items()},
             "effect_regions": EFFECT_REGIONS,
-            "params": {k: v for k, v in asdict(params).items() if k != "extra"},
+            "params": asdict(params),
             "units": "percent signal change; slopes per SD of the covariate",
             "eq_accuracy_r_population": params.eq_accuracy_r,
             "eq_accuracy_r_sample": sample_r,
