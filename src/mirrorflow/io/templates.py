@@ -7,7 +7,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-__all__ = ["TEMPLATE_SPACE", "template_files", "template_grid"]
+__all__ = ["TEMPLATE_SPACE", "template_files", "template_grid", "world_coords"]
 
 #: TemplateFlow label of nilearn's template (mni_icbm152_t1_tal_nlin_sym_09a).
 TEMPLATE_SPACE = "MNI152NLin2009aSym"
@@ -57,3 +57,9 @@ def template_files(folder, resolution: float) -> dict[str, str]:
             paths["template_mask"]
         )
     return {key: str(path) for key, path in paths.items()}
+
+
+def world_coords(shape, affine) -> np.ndarray:
+    """World (MNI) coordinates in mm of every voxel of a grid, shape ``(*shape, 3)``."""
+    ijk = np.indices(shape).reshape(3, -1).T
+    return nib.affines.apply_affine(affine, ijk).reshape(*shape, 3)

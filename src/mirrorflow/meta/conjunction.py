@@ -85,10 +85,11 @@ def peak_spheres(conjunction, radius: float):
     import nibabel as nib
     from scipy import ndimage
 
+    from mirrorflow.io.templates import world_coords
+
     data = np.asarray(conjunction.dataobj, dtype=float)
     labels, n_clusters = ndimage.label(data > 0, ndimage.generate_binary_structure(3, 1))
-    ijk = np.indices(data.shape).reshape(3, -1).T
-    xyz = nib.affines.apply_affine(conjunction.affine, ijk).reshape(*data.shape, 3)
+    xyz = world_coords(data.shape, conjunction.affine)
     mask = np.zeros(data.shape, dtype=np.uint8)
     for cluster in range(1, n_clusters + 1):
         values = np.where(labels == cluster, data, -np.inf)

@@ -171,12 +171,9 @@ class SkullStrip(SimpleInterface):
                 whichtoinvert=[True], interpolator="nearestNeighbor",
             )
             ants.image_write(mask, mask_file)
+            inside = np.asarray(nib.load(mask_file).dataobj) > 0
         else:
-            mask = nib.Nifti1Image((resampled.get_fdata() > 0).astype(np.uint8),
-                                   resampled.affine)
-            mask.to_filename(mask_file)
-        mask_img = nib.load(mask_file)
-        inside = np.asarray(mask_img.dataobj) > 0
+            inside = resampled.get_fdata() > 0
         nib.Nifti1Image(inside.astype(np.uint8), resampled.affine).to_filename(mask_file)
         brain = np.where(inside, resampled.get_fdata(), 0).astype(np.float32)
         nib.Nifti1Image(brain, resampled.affine).to_filename(out_file)
@@ -397,9 +394,8 @@ class CopyDerivative(SimpleInterface):
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
         if target.name.endswith(".nii.gz") and not self.inputs.in_file.endswith(".nii.gz"):
-            img = nib.load(self.inputs.in_file)
-            nib.save(img, tmp.with_name(tmp.name + ".nii.gz"))
-            tmp = tmp.with_name(tmp.name + ".nii.gz")
+            tmp = tmp.with_name(tmp.name + ".nii.gz")  # nibabel compresses by extension
+            nib.save(nib.load(self.inputs.in_file), tmp)
         else:
             shutil.copyfile(self.inputs.in_file, tmp)
         os.replace(tmp, target)

@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import ndimage
 
 from mirrorflow.io.bids import bids_name, write_json, write_sidecar
-from mirrorflow.io.templates import TEMPLATE_SPACE
+from mirrorflow.io.templates import TEMPLATE_SPACE, world_coords
 
 __all__ = ["PLANTED_REGIONS", "SimulationParams", "simulate_study"]
 
@@ -156,20 +156,13 @@ class _MniAnatomy:
         )
         inside = ndimage.gaussian_filter((brain.get_fdata() > 0.05).astype(float), 0.7)
         baseline = 1000.0 * inside * (0.75 + 0.35 * np.clip(gm.get_fdata(), 0, 1))
-        coords = _world_coords(baseline.shape, gm.affine)
+        coords = world_coords(baseline.shape, gm.affine)
         return cls(t1=t1, epi_affine=gm.affine, baseline=baseline, coords=coords)
 
     def sphere(self, name: str, coords: np.ndarray | None = None) -> np.ndarray:
         centre, radius = PLANTED_REGIONS[name]
         coords = self.coords if coords is None else coords
         return np.linalg.norm(coords - np.asarray(centre), axis=-1) <= radius
-
-
-def _world_coords(shape, affine) -> np.ndarray:
-    """MNI coordinates (mm) of every voxel of a grid, shape ``(*shape, 3)``."""
-    return nib.affines.apply_affine(affine, np.indices(shape).reshape(3, -1).T).reshape(
-        *shape, 3
-    )
 
 
 # --------------------------------------------------------------------------- behaviour
@@ -400,7 +393,7 @@ def _write_truth(truth_dir: Path, params, anat: _MniAnatomy, behaviour, records)
     """Masks of every planted effect on the 2 mm template grid, and the effect sizes."""
     truth_dir.mkdir(parents=True, exist_ok=True)
     t1 = anat.t1
-    coords = _world_coords(t1.shape, t1.affine)
+    coords = world_coords(t1.shape, t1.affine)
     for effect, regions in EFFECT_REGIONS.items():
         mask = np.zeros(t1.shape, dtype=np.uint8)
         for name in regions:
