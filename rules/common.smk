@@ -1,6 +1,8 @@
 # Configuration checks, input discovery, path templates and input functions.
 # The only rule file with Python logic; the other .smk files stay declarative.
 
+from pathlib import Path
+
 from mirrorflow.io.bids import bids_path, clean_contrast_name
 from mirrorflow.io.config import check_config
 from mirrorflow.io.layout import index_bids
@@ -128,8 +130,16 @@ def get_subject_runs(template):
 
 
 def get_firstlevel_template(wildcards):
-    """First-level map path of one subject, with {contrast} and {stat} left to fill."""
-    return FIRSTLEVEL_MAP.replace("{sub}", wildcards.sub)
+    """First-level map file name of one subject, with {contrast} and {stat} left to fill
+    (the script writes it beside its declared outputs, wherever storage puts them)."""
+    return Path(FIRSTLEVEL_MAP).name.replace("{sub}", wildcards.sub)
+
+
+def get_preproc_workdir(wildcards, output):
+    """nipype's working directory of one run: ``<output_dir>/work/preproc/...``, beside the
+    declared outputs (so it also works when a storage plugin relocates them)."""
+    root = Path(output.bold).parents[3]
+    return str(root / "work" / "preproc" / f"sub-{wildcards.sub}_run-{wildcards.run}")
 
 
 def get_group_maps(wildcards):

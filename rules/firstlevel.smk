@@ -21,10 +21,9 @@ rule firstlevel_glm:
     benchmark:
         f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv"
     conda:
-        "../envs/nilearn.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
+        "../envs/firstlevel.yaml"
+    container:
+        config["containers"]["firstlevel"]
     params:
         contrasts=config["firstlevel"]["contrasts"],
         conditions=config["firstlevel"]["conditions"],

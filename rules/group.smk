@@ -10,7 +10,9 @@ rule group_mask:
     log:
         f"{OUT}/logs/group_mask/group_mask.log",
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
     script:
         "../workflow/scripts/group_mask.py"
 
@@ -29,7 +31,9 @@ rule group_model:
     benchmark:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv"
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
     params:
         subjects=SUBJECTS,
         covariate=get_covariate,
@@ -46,7 +50,9 @@ rule group_overlap:
     log:
         f"{OUT}/logs/group_overlap/group_overlap.log",
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
     script:
         "../workflow/scripts/group_overlap.py"
 
@@ -59,7 +65,9 @@ rule group_behaviour:
     log:
         f"{OUT}/logs/group_behaviour/group_behaviour.log",
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
     params:
         **config["behaviour"],
         subjects=SUBJECTS,

@@ -13,8 +13,9 @@ rule macm_reference:
     benchmark:
         f"{OUT}/logs/macm_reference/macm_reference.bench.tsv"
     conda:
-        "../envs/nimare.yaml"
-    threads: 1
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     script:
         "../workflow/scripts/macm_reference.py"
 
@@ -34,10 +35,9 @@ rule macm_ale:
     benchmark:
         f"{OUT}/logs/macm_ale/meta-macm.bench.tsv"
     conda:
-        "../envs/nimare.yaml"
-    threads: 2
-    resources:
-        mem_mb=16000,
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     params:
         assumed_sample_size=config["macm"]["assumed_sample_size"],
         alpha=config["macm"]["alpha"],

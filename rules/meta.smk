@@ -13,8 +13,9 @@ rule meta_simulate:
     log:
         f"{OUT}/logs/meta_simulate/meta_simulate.log",
     conda:
-        "../envs/nimare.yaml"
-    threads: 1
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     params:
         categories=config["meta"]["categories"],
         shared_foci=config["meta"]["simulate"]["shared_foci"],
@@ -40,8 +41,9 @@ rule meta_ale:
     benchmark:
         f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv"
     conda:
-        "../envs/nimare.yaml"
-    threads: 2
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     params:
         voxel_thresh=config["meta"]["ale"]["cluster_forming_p"],
         alpha=config["meta"]["ale"]["alpha"],
@@ -63,8 +65,9 @@ rule meta_conjunction:
     log:
         f"{OUT}/logs/meta_conjunction/meta-conjunction.log",
     conda:
-        "../envs/nimare.yaml"
-    threads: 1
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     params:
         categories=list(config["meta"]["categories"]),
         seed_radius=config["macm"]["seed_radius"],
@@ -84,8 +87,9 @@ rule meta_contrast:
     benchmark:
         f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv"
     conda:
-        "../envs/nimare.yaml"
-    threads: 2
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
     params:
         categories=list(config["meta"]["categories"]),
         voxel_thresh=config["meta"]["contrast"]["voxel_p"],

@@ -13,9 +13,8 @@ rule preproc_bold:
         f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.bench.tsv"
     conda:
         "../envs/preproc.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
+    container:
+        config["containers"]["preproc"]
     params:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],
@@ -23,11 +22,12 @@ rule preproc_bold:
         t1w_to_template=config["preproc"]["t1w_to_template"],
         skull_strip=config["preproc"]["skull_strip"],
         seed=config["preproc"]["seed"],
-        work_dir=f"{OUT}/work/preproc/sub-{{sub}}_run-{{run}}",
+        work_dir=get_preproc_workdir,
     script:
         "../workflow/scripts/preproc_bold.py"
 
 
+# JSON only: the small group environment serves every stage.
 rule derivatives_description:
     output:
         f"{OUT}/{{stage}}/dataset_description.json",
@@ -36,7 +36,9 @@ rule derivatives_description:
     wildcard_constraints:
         stage="preproc|firstlevel|group|meta|macm",
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
     params:
         source=BIDS_DIR,
     script:

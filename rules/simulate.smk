@@ -14,7 +14,9 @@ rule simulate_study:
     benchmark:
         f"{OUT}/logs/simulate_study.bench.tsv"
     conda:
-        "../envs/nilearn.yaml"
+        "../envs/simulate.yaml"
+    container:
+        config["containers"]["simulate"]
     params:
         simulation=config.get("simulation", {}),
         task=TASK,

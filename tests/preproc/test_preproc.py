@@ -85,3 +85,21 @@ def test_mask_inside_the_template_brain(preprocessed):
     brain = nib.load(template_files(
         Path(preprocessed["outputs"]["mask"]).parent / "tpl", 4)["template_mask"]).get_fdata() > 0
     assert mask.sum() > 0.9 * brain.sum() and not (mask & ~brain).any()
+
+
+def test_ants_registration_is_reproducible(small_study, tmp_path):
+    """Same images and seed, same transform, bit for bit (antspyx ignores its own
+    ``random_seed`` argument; the interface seeds ANTs' metric sampling itself)."""
+    from mirrorflow.io.templates import template_files
+    from mirrorflow.preproc.interfaces import AntsRegistration
+
+    fixed = template_files(tmp_path / "tpl", 4)["template"]
+    moving = next((small_study["bids"] / "sub-01" / "anat").glob("*_T1w.nii.gz"))
+    warped = []
+    for attempt in range(2):
+        workdir = tmp_path / f"reg{attempt}"
+        workdir.mkdir()
+        result = AntsRegistration(fixed=fixed, moving=str(moving), transform="Affine",
+                                  seed=7).run(cwd=str(workdir))
+        warped.append(np.asarray(nib.load(result.outputs.warped).dataobj))
+    np.testing.assert_array_equal(warped[0], warped[1])

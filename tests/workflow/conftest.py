@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,14 @@ REPO = Path(__file__).resolve().parents[2]
 REDUCED = REPO / "tests" / "workflow" / "config-reduced" / "config.yaml"
 
 
-def snakemake(*args, check=True, timeout=1800):
-    """Run ``python -m snakemake`` in the repository; return the completed process."""
+def snakemake(*args, check=True, timeout=1800, env=None):
+    """Run ``python -m snakemake`` in the repository; return the completed process.
+
+    ``env``: variables added to (or replacing) this process's environment."""
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", *map(str, args)],
         cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
     if check and result.returncode != 0:
         raise AssertionError(

@@ -2,6 +2,7 @@
 
 import logging
 import sys
+from pathlib import Path
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
@@ -25,7 +26,7 @@ write_first_level(
     maps,
     designs,
     mask,
-    map_template=snakemake.params.map_template,
+    map_template=str(Path(snakemake.output.mask).parent / snakemake.params.map_template),
     mask_file=snakemake.output.mask,
     design_file=snakemake.output.design,
     methods=methods,

@@ -6,7 +6,8 @@ import sys
 
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
-os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = str(snakemake.threads)
+# One ITK thread, set before ITK starts: repeatable ANTs registrations (see _seed_ants).
+os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
 
 from mirrorflow.preproc.run import run_preproc  # noqa: E402
 

@@ -1,0 +1,51 @@
+"""What a job was granted by its scheduler, checked before the heavy work starts.
+
+On a cluster that enforces memory limits (cgroups), a job that needs more than it asked
+for is killed mid-way and Snakemake resubmits it with more (``mem_mb`` grows with
+``attempt`` in the profiles). A job that can estimate its need does better: it fails at
+once, with a message saying how much it needs. That also covers schedulers that do not
+enforce limits, where an oversubscribed node would otherwise swap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+LGR = logging.getLogger(__name__)
+
+__all__ = ["granted_memory_mb", "require_memory"]
+
+
+def granted_memory_mb(environ=None) -> int | None:
+    """Memory (MB) SLURM granted this job, or None when not running under SLURM."""
+    environ = os.environ if environ is None else environ
+    if environ.get("SLURM_MEM_PER_NODE"):
+        return int(environ["SLURM_MEM_PER_NODE"])
+    if environ.get("SLURM_MEM_PER_CPU"):
+        cpus = int(environ.get("SLURM_CPUS_ON_NODE") or environ.get("SLURM_CPUS_PER_TASK") or 1)
+        return int(environ["SLURM_MEM_PER_CPU"]) * cpus
+    return None
+
+
+def require_memory(needed_mb: float, what: str, environ=None) -> None:
+    """Raise :class:`MemoryError` if the scheduler granted less than ``needed_mb``.
+
+    Parameters
+    ----------
+    needed_mb : :obj:`float`
+        Estimated peak memory of the job, in MB.
+    what : :obj:`str`
+        What needs it (for the message).
+    """
+    granted = granted_memory_mb(environ)
+    if granted is None:
+        LGR.info("%s needs about %.0f MB (no scheduler limit to check)", what, needed_mb)
+        return
+    if granted < needed_mb:
+        raise MemoryError(
+            f"{what} needs about {needed_mb:.0f} MB but the scheduler granted {granted} MB "
+            "(resources.mem_mb); Snakemake retries with more memory when the profile sets "
+            "retries and mem_mb grows with attempt"
+        )
+    LGR.info("%s needs about %.0f MB; granted %d MB", what, needed_mb, granted)

@@ -1,0 +1,258 @@
+"""Fixtures for running the workflow on other executors and inside containers.
+
+Every executor test runs the same small study (the reduced config with six participants
+and a 2,000-study slice of the shipped Neurosynth database as the MACM reference, so three
+extra end-to-end runs fit CI's budget) and compares its outputs with one bare local run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from ..workflow.conftest import REDUCED, REPO, snakemake
+
+STAGES = ("simulate", "preproc", "firstlevel", "group", "meta")
+NEUROSYNTH = REPO / "resources" / "neurosynth"
+COORDS = "data-neurosynth_version-7_coordinates.tsv.gz"
+META = "data-neurosynth_version-7_metadata.tsv.gz"
+
+
+def ensure_debian_packages(*packages: str) -> None:
+    """apt-get install the Debian packages that are missing (CI and dev machines are root)."""
+    missing = [
+        pkg for pkg in packages
+        if subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
+    ]
+    if missing:
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                       capture_output=True)
+
+
+def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
+    """The first ``n_studies`` Neurosynth studies (by id), in the shipped file format."""
+    folder.mkdir(parents=True, exist_ok=True)
+    coords = pd.read_csv(NEUROSYNTH / COORDS, sep="\t", dtype={"id": str})
+    meta = pd.read_csv(NEUROSYNTH / META, sep="\t", dtype={"id": str})
+    keep = sorted(meta["id"])[:n_studies]
+    for table, name in ((coords, COORDS), (meta, META)):
+        with gzip.open(folder / name, "wt") as handle:
+            table[table["id"].isin(keep)].to_csv(handle, sep="\t", index=False)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_config(tmp_path_factory):
+    """Overlay on the reduced config: 6 participants, MACM on a 2,000-study reference.
+
+    The reference folder is relative to the repository (under ``.pytest-reference/``, the
+    same path on every executor and a key prefix in the S3 bucket)."""
+    reference = write_reference_slice(REPO / ".pytest-reference" / "neurosynth")
+    path = tmp_path_factory.mktemp("config") / "small.yaml"
+    path.write_text(
+        "simulation: {n_subjects: 6}\n"
+        f"macm: {{reference_dir: {reference.relative_to(REPO)}}}\n"
+    )
+    return ["--configfile", REDUCED, path]
+
+
+@pytest.fixture(scope="session")
+def bare_run(tmp_path_factory, small_config):
+    """The small study run locally without containers: the reference for every executor."""
+    out = tmp_path_factory.mktemp("bare") / "results"
+    snakemake("--cores", "2", *small_config, "--config", f"output_dir={out}")
+    return out
+
+
+@pytest.fixture(scope="session")
+def images():
+    """Every stage image, built with podman (installs podman, runc and debootstrap with
+    apt-get on a fresh machine; later builds are layer-cache hits). Returns the build log."""
+    result = subprocess.run(
+        [sys.executable, REPO / "containers" / "build.py", "--install-host-packages"],
+        capture_output=True, text=True, timeout=3000,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+#: Outputs that legitimately differ between runs: logs, timings, caches, scratch.
+VOLATILE = ("logs/", "work/")
+
+
+def result_files(root: Path) -> dict[str, Path]:
+    """Relative path -> file for the comparable outputs under ``root``."""
+    return {
+        str(p.relative_to(root)): p
+        for p in root.rglob("*")
+        if p.is_file() and not str(p.relative_to(root)).startswith(VOLATILE)
+    }
+
+
+def assert_same_results(expected: Path, actual: Path, rtol: float = 1e-5, atol: float = 1e-6):
+    """The same files with equal images (data and affine) and equal tables, to float
+    tolerance; returns the number of images compared."""
+    want, got = result_files(expected), result_files(actual)
+    assert sorted(want) == sorted(got)
+    n_images = 0
+    for rel, path in want.items():
+        if rel.endswith((".nii", ".nii.gz")):
+            a, b = nib.load(path), nib.load(got[rel])
+            np.testing.assert_allclose(a.affine, b.affine, err_msg=rel)
+            np.testing.assert_allclose(
+                np.asarray(a.dataobj, dtype=float), np.asarray(b.dataobj, dtype=float),
+                rtol=rtol, atol=atol, err_msg=rel,
+            )
+            n_images += 1
+        elif rel.endswith(".tsv"):
+            a = pd.read_csv(path, sep="\t")
+            b = pd.read_csv(got[rel], sep="\t")
+            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=rtol, atol=atol,
+                                          obj=rel)
+    return n_images
+
+
+def shim_path(tmp_path: Path) -> str:
+    """PATH with the podman-backed ``apptainer`` first."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    link = bindir / "apptainer"
+    if not link.exists():
+        link.symlink_to(REPO / "containers" / "apptainer-podman")
+    return f"{bindir}{os.pathsep}{os.environ['PATH']}"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed"
+    return path
+
+
+SLURM_CONF = """\
+ClusterName=mirrorflow
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+AuthInfo=socket={root}/munge/munge.socket
+StateSaveLocation={root}/state
+SlurmdSpoolDir={root}/spool
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+SlurmctldLogFile={root}/slurmctld.log
+SlurmdLogFile={root}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+NodeName=localhost CPUs=2 RealMemory=16000 State=UNKNOWN
+PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """A real single-node SLURM cluster on localhost (Debian's slurm-wlm and munge, with a
+    private munge socket), torn down after the session. Yields the environment to run
+    its clients with (SLURM_CONF)."""
+    ensure_debian_packages("slurm-wlm", "munge")
+    root = tmp_path_factory.mktemp("slurm")
+    for sub in ("state", "spool", "munge"):
+        (root / sub).mkdir()
+    (root / "munge").chmod(0o700)
+    conf = root / "slurm.conf"
+    conf.write_text(SLURM_CONF.format(root=root))
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    munge = root / "munge"
+    subprocess.run(
+        [tool("munged"), "--force", "--num-threads=10", f"--socket={munge}/munge.socket",
+         "--key-file=/etc/munge/munge.key", f"--log-file={munge}/munged.log",
+         f"--pid-file={munge}/munged.pid", f"--seed-file={munge}/munged.seed"],
+        check=True, env=env,
+    )
+    subprocess.run([tool("slurmctld")], check=True, env=env)
+    subprocess.run([tool("slurmd"), "-N", "localhost"], check=True, env=env)
+    try:
+        for _ in range(60):
+            state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True,
+                                   text=True, env=env).stdout.strip()
+            if state == "idle":
+                break
+            time.sleep(1)
+        else:
+            raise AssertionError(f"slurmd never became idle: {state!r}\n"
+                                 + (root / "slurmctld.log").read_text()[-2000:])
+        yield {"SLURM_CONF": str(conf)}
+    finally:
+        for pidfile in (root / "slurmd.pid", root / "slurmctld.pid", munge / "munged.pid"):
+            if pidfile.exists():
+                try:
+                    os.kill(int(pidfile.read_text()), signal.SIGTERM)
+                except (ProcessLookupError, ValueError):
+                    pass
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3-compatible server (moto) on a free loopback port, for the session."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(endpoint, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("moto server did not start")
+        yield {"endpoint": endpoint, "key": "mirrorflow-test", "secret": "mirrorflow-test"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def s3_client(server):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=server["endpoint"], region_name="us-east-1",
+        aws_access_key_id=server["key"], aws_secret_access_key=server["secret"],
+    )
+
+
+def s3_args(server, prefix: str) -> list[str]:
+    """Snakemake options that put every input and output under ``prefix`` in the bucket."""
+    return [
+        "--default-storage-provider", "s3", "--default-storage-prefix", prefix,
+        "--storage-s3-endpoint-url", server["endpoint"],
+        "--storage-s3-access-key", server["key"], "--storage-s3-secret-key", server["secret"],
+    ]
