@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from mirrorflow.io.bids import bids_path, clean_contrast_name
+from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config
 from mirrorflow.io.layout import index_bids
 from mirrorflow.io.templates import TEMPLATE_SPACE
@@ -117,6 +117,41 @@ BEHAVIOUR = bids_path(
     suffix="correlation",
     extension=".json",
 )
+
+
+def sidecar(path):
+    """The JSON sidecar of a data file template (declared, so storage plugins carry it)."""
+    return str(sidecar_path(path))
+
+
+PREPROC_SIDECARS = {f"{key}_sidecar": sidecar(path) for key, path in PREPROC.items()}
+
+# Maps NiMARE writes for each estimate (its own names), declared as outputs.
+_FWE = "level-{level}_corr-FWE_method-montecarlo"
+ALE_MAPS = [
+    "stat",
+    "p",
+    "z",
+    "logp",
+    *(
+        f"{kind}_desc-{desc}_{_FWE.format(level='cluster')}"
+        for kind in ("z", "logp")
+        for desc in ("size", "mass")
+    ),
+    *(f"{kind}_{_FWE.format(level='voxel')}" for kind in ("z", "logp")),
+]
+MACM_MAPS = [
+    "stat",
+    "p",
+    "z",
+    "logp",
+    *(f"{kind}_{_FWE.format(level='voxel')}" for kind in ("z", "logp")),
+]
+CONTRAST_MAPS = [
+    f"{kind}_desc-{group}"
+    for kind in ("stat", "p", "z", "logp")
+    for group in ("group1", "group2", "group1MinusGroup2")
+]
 
 
 # ------------------------------------------------------------------ input functions

@@ -14,6 +14,12 @@ rule firstlevel_glm:
             stat=["effect", "variance", "z", "t"],
             allow_missing=True,
         ),
+        sidecars=expand(
+            sidecar(FIRSTLEVEL_MAP),
+            contrast=list(config["firstlevel"]["contrasts"]),
+            stat=["effect", "variance", "z", "t"],
+            allow_missing=True,
+        ),
         mask=FIRSTLEVEL_MASK,
         design=DESIGN,
     log:

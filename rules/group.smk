@@ -25,6 +25,8 @@ rule group_model:
     output:
         z=GROUP_Z,
         thresholded=GROUP_THR,
+        z_sidecar=sidecar(GROUP_Z),
+        thresholded_sidecar=sidecar(GROUP_THR),
         design=GROUP_DESIGN,
     log:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
@@ -46,7 +48,8 @@ rule group_overlap:
     input:
         get_overlap_inputs,
     output:
-        GROUP_OVERLAP,
+        conjunction=GROUP_OVERLAP,
+        sidecar=sidecar(GROUP_OVERLAP),
     log:
         f"{OUT}/logs/group_overlap/group_overlap.log",
     conda:

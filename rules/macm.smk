@@ -25,8 +25,7 @@ rule macm_ale:
         seed=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz",
         reference=f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl",
     output:
-        z=f"{OUT}/macm/meta-macm_z.nii.gz",
-        logp=f"{OUT}/macm/meta-macm_logp_level-voxel_corr-FWE_method-montecarlo.nii.gz",
+        maps=expand(f"{OUT}/macm/meta-macm_{{map}}.nii.gz", map=MACM_MAPS),
         thresholded=f"{OUT}/macm/meta-macm_z_desc-thresholded.nii.gz",
         sidecar=f"{OUT}/macm/meta-macm_z_desc-thresholded.json",
         experiments=f"{OUT}/macm/meta-macm_experiments.tsv",

@@ -32,8 +32,11 @@ rule meta_ale:
     input:
         dataset=get_meta_dataset,
     output:
-        z=f"{OUT}/meta/ale/meta-{{category}}_z.nii.gz",
-        logp=f"{OUT}/meta/ale/meta-{{category}}_logp_desc-size_level-cluster_corr-FWE_method-montecarlo.nii.gz",
+        maps=expand(
+            f"{OUT}/meta/ale/meta-{{category}}_{{map}}.nii.gz",
+            map=ALE_MAPS,
+            allow_missing=True,
+        ),
         thresholded=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
         sidecar=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.json",
     log:
@@ -61,7 +64,9 @@ rule meta_conjunction:
         ),
     output:
         conjunction=f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz",
+        conjunction_sidecar=f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.json",
         mask=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz",
+        mask_sidecar=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.json",
     log:
         f"{OUT}/logs/meta_conjunction/meta-conjunction.log",
     conda:
@@ -81,7 +86,13 @@ rule meta_contrast:
     output:
         group1_gt_group2=f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.nii.gz",
         group2_gt_group1=f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.nii.gz",
-        z=f"{OUT}/meta/contrast/meta-contrast_z_desc-group1MinusGroup2.nii.gz",
+        sidecars=[
+            f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.json",
+            f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.json",
+        ],
+        maps=expand(
+            f"{OUT}/meta/contrast/meta-contrast_{{map}}.nii.gz", map=CONTRAST_MAPS
+        ),
     log:
         f"{OUT}/logs/meta_contrast/meta-contrast.log",
     benchmark:

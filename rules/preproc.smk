@@ -7,6 +7,7 @@ rule preproc_bold:
         t1w=T1W,
     output:
         **PREPROC,
+        **PREPROC_SIDECARS,
     log:
         f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.log",
     benchmark:

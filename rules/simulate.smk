@@ -5,9 +5,13 @@ rule simulate_study:
     output:
         description=f"{SIM_DIR}/bids/dataset_description.json",
         participants=f"{SIM_DIR}/bids/participants.tsv",
+        participants_sidecar=f"{SIM_DIR}/bids/participants.json",
+        task_sidecar=f"{SIM_DIR}/bids/task-{TASK}_bold.json",
         bold=expand(BOLD, zip, **RUN_PAIRS),
+        bold_sidecars=expand(sidecar(BOLD), zip, **RUN_PAIRS),
         events=expand(EVENTS, zip, **RUN_PAIRS),
         t1w=expand(T1W, sub=SUBJECTS),
+        t1w_sidecars=expand(sidecar(T1W), sub=SUBJECTS),
         truth=directory(f"{SIM_DIR}/truth"),
     log:
         f"{OUT}/logs/simulate_study.log",

@@ -32,7 +32,7 @@ def slurm_run(slurm_cluster, small_config, tmp_path_factory):
         # This cluster has no slurmdbd (accounting): no account, status from squeue.
         "--slurm-no-account", "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "3",
-        "--latency-wait", "5", "--slurm-logdir", tmp / "slurm-logs",
+        "--latency-wait", "5", "--slurm-logdir", tmp / "slurm-logs", "--slurm-keep-successful-logs",
         env=slurm_cluster,
     )
     return {"out": out, "log": result.stdout + result.stderr, "slurm_logs": tmp / "slurm-logs"}
@@ -45,11 +45,14 @@ def test_slurm_run_equals_bare_run(slurm_run, bare_run):
 def test_participants_jobs_are_grouped(slurm_run, bare_run):
     """Six participants' preprocessing and first-level jobs go out as two SLURM jobs
     (components of five participants), not as twelve."""
-    submitted = re.findall(r"Job (\S+) has been submitted with SLURM jobid (\d+)",
-                           slurm_run["log"])
-    assert submitted
-    grouped = [job for job, _ in submitted if not job.isdigit()]
-    assert len(set(grouped)) == 2, submitted
+    submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", slurm_run["log"])
+    logs = slurm_run["slurm_logs"]
+    grouped = sorted((logs / "group_participant").rglob("*.log"))
+    assert len(grouped) == 2, sorted(p.relative_to(logs) for p in logs.rglob("*.log"))
+    assert not (logs / "rule_preproc_bold").exists()
+    assert not (logs / "rule_firstlevel_glm").exists()
+    # Every other job is one submission; the MACM job is submitted twice (see below).
+    assert len(set(submitted)) == len(list(logs.rglob("*.log")))
 
 
 def test_job_short_of_memory_is_resubmitted_with_more(slurm_run):
