@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
+import subprocess
+import sys
 
 LGR = logging.getLogger(__name__)
 
@@ -18,13 +22,26 @@ __all__ = ["granted_memory_mb", "require_memory"]
 
 
 def granted_memory_mb(environ=None) -> int | None:
-    """Memory (MB) SLURM granted this job, or None when not running under SLURM."""
+    """Memory (MB) SLURM granted this job, or None when not running under SLURM.
+
+    From SLURM's job environment, or, in a job step whose environment was trimmed (the
+    Snakemake SLURM plugin keeps only the job id for its nested srun), from
+    ``scontrol show job``."""
     environ = os.environ if environ is None else environ
     if environ.get("SLURM_MEM_PER_NODE"):
         return int(environ["SLURM_MEM_PER_NODE"])
     if environ.get("SLURM_MEM_PER_CPU"):
         cpus = int(environ.get("SLURM_CPUS_ON_NODE") or environ.get("SLURM_CPUS_PER_TASK") or 1)
         return int(environ["SLURM_MEM_PER_CPU"]) * cpus
+    if environ.get("SLURM_JOB_ID") and shutil.which("scontrol"):
+        shown = subprocess.run(
+            ["scontrol", "show", "job", "--oneliner", environ["SLURM_JOB_ID"]],
+            capture_output=True, text=True, check=False,
+        ).stdout
+        found = re.search(r"MinMemoryNode=(\d+(?:\.\d+)?)([KMGT]?)", shown)
+        if found:
+            scale = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2}[found.group(2)]
+            return int(float(found.group(1)) * scale)
     return None
 
 
@@ -43,9 +60,12 @@ def require_memory(needed_mb: float, what: str, environ=None) -> None:
         LGR.info("%s needs about %.0f MB (no scheduler limit to check)", what, needed_mb)
         return
     if granted < needed_mb:
-        raise MemoryError(
+        message = (
             f"{what} needs about {needed_mb:.0f} MB but the scheduler granted {granted} MB "
             "(resources.mem_mb); Snakemake retries with more memory when the profile sets "
             "retries and mem_mb grows with attempt"
         )
+        # Also in the scheduler's own job log (the rule's log is rewritten on a retry).
+        print(f"MemoryError: {message}", file=sys.__stderr__, flush=True)
+        raise MemoryError(message)
     LGR.info("%s needs about %.0f MB; granted %d MB", what, needed_mb, granted)

@@ -1,6 +1,6 @@
 """Fixtures for running the workflow on other executors and inside containers.
 
-Every executor test runs the same small study (the reduced config with six participants
+Every executor test runs the same small study (the reduced config with four participants
 and a 2,000-study slice of the shipped Neurosynth database as the MACM reference, so three
 extra end-to-end runs fit CI's budget) and compares its outputs with one bare local run.
 """
@@ -56,14 +56,14 @@ def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
 
 @pytest.fixture(scope="session")
 def small_config(tmp_path_factory):
-    """Overlay on the reduced config: 6 participants, MACM on a 2,000-study reference.
+    """Overlay on the reduced config: 4 participants, MACM on a 2,000-study reference.
 
     The reference folder is relative to the repository (under ``.pytest-reference/``, the
     same path on every executor and a key prefix in the S3 bucket)."""
     reference = write_reference_slice(REPO / ".pytest-reference" / "neurosynth")
     path = tmp_path_factory.mktemp("config") / "small.yaml"
     path.write_text(
-        "simulation: {n_subjects: 6}\n"
+        "simulation: {n_subjects: 4}\n"
         f"macm: {{reference_dir: {reference.relative_to(REPO)}}}\n"
     )
     return ["--configfile", REDUCED, path]
@@ -141,7 +141,8 @@ def tool(name: str) -> str:
     return path
 
 
-SLURM_CONF = """\
+SLURM_MARKER = "# mirrorflow test cluster (tests/deploy/conftest.py)"
+SLURM_CONF = SLURM_MARKER + """
 ClusterName=mirrorflow
 SlurmctldHost=localhost
 SlurmUser=root
@@ -173,13 +174,20 @@ PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 def slurm_cluster(tmp_path_factory):
     """A real single-node SLURM cluster on localhost (Debian's slurm-wlm and munge, with a
     private munge socket), torn down after the session. Yields the environment to run
-    its clients with (SLURM_CONF)."""
+    its clients with (SLURM_CONF).
+
+    The configuration goes to /etc/slurm/slurm.conf, where the executor plugin's job
+    steps look (they drop SLURM_CONF from the environment of their nested srun); a
+    slurm.conf that this fixture did not write is never replaced."""
     ensure_debian_packages("slurm-wlm", "munge")
     root = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool", "munge"):
         (root / sub).mkdir()
     (root / "munge").chmod(0o700)
-    conf = root / "slurm.conf"
+    conf = Path("/etc/slurm/slurm.conf")
+    if conf.exists() and not conf.read_text().startswith(SLURM_MARKER):
+        raise AssertionError(f"{conf} belongs to another SLURM installation; not replacing it")
+    conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(SLURM_CONF.format(root=root))
     env = {**os.environ, "SLURM_CONF": str(conf)}
     munge = root / "munge"

@@ -28,6 +28,7 @@ def slurm_run(slurm_cluster, small_config, tmp_path_factory):
     out = tmp / "results"
     result = snakemake(
         "--profile", REPO / "profiles" / "slurm", "--workflow-profile", workflow_profile,
+        "--cores", "2",  # this node's CPUs: the largest group job runs two jobs at a time
         *small_config, "--config", f"output_dir={out}",
         # This cluster has no slurmdbd (accounting): no account, status from squeue.
         "--slurm-no-account", "--slurm-status-command", "squeue",
@@ -43,12 +44,12 @@ def test_slurm_run_equals_bare_run(slurm_run, bare_run):
 
 
 def test_participants_jobs_are_grouped(slurm_run, bare_run):
-    """Six participants' preprocessing and first-level jobs go out as two SLURM jobs
-    (components of five participants), not as twelve."""
+    """Four participants' preprocessing and first-level jobs (eight jobs) go out as one
+    SLURM job: the profile bundles up to five participants' groups."""
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", slurm_run["log"])
     logs = slurm_run["slurm_logs"]
-    grouped = sorted((logs / "group_participant").rglob("*.log"))
-    assert len(grouped) == 2, sorted(p.relative_to(logs) for p in logs.rglob("*.log"))
+    grouped = sorted(logs.glob("group_participant*/**/*.log"))
+    assert len(grouped) == 1, sorted(p.relative_to(logs) for p in logs.rglob("*.log"))
     assert not (logs / "rule_preproc_bold").exists()
     assert not (logs / "rule_firstlevel_glm").exists()
     # Every other job is one submission; the MACM job is submitted twice (see below).
@@ -62,4 +63,7 @@ def test_job_short_of_memory_is_resubmitted_with_more(slurm_run):
     texts = [path.read_text() for path in logs]
     refused = [t for t in texts if "MemoryError" in t and "granted 100 MB" in t]
     assert refused, texts
+    assert len(logs) == 2  # refused, then resubmitted
+    final = (slurm_run["out"] / "logs" / "macm_ale" / "meta-macm.log").read_text()
+    assert "granted 8100 MB" in final
     assert (slurm_run["out"] / "macm" / "meta-macm_z_desc-thresholded.nii.gz").exists()
