@@ -11,8 +11,25 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/simulate.smk"
-include: "rules/preproc.smk"
+
+
+# The simulator's rule exists only for the simulated study: with a real dataset, no rule
+# may claim (and so rewrite) the user's input files.
+if SIMULATED:
+
+    include: "rules/simulate.smk"
+
+
+if LAYOUT == "raw":
+
+    include: "rules/preproc.smk"
+
+else:
+
+    include: "rules/fmriprep.smk"
+
+
+include: "rules/qc.smk"
 include: "rules/firstlevel.smk"
 include: "rules/group.smk"
 include: "rules/meta.smk"

@@ -1,49 +1,83 @@
 # Configuration checks, input discovery, path templates and input functions.
 # The only rule file with Python logic; the other .smk files stay declarative.
 
+from functools import lru_cache
 from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config
-from mirrorflow.io.layout import index_bids
+from mirrorflow.io.layout import StudyIndex, fmriprep_name, index_bids, index_fmriprep
 from mirrorflow.io.templates import TEMPLATE_SPACE
+from mirrorflow.qc.metrics import read_included_runs
 from snakemake.utils import validate
 
 validate(config, "../config/config.schema.yaml")
 check_config(config)
 
 OUT = config["output_dir"]
-TASK = config["study"]["task"]
-SPACE = TEMPLATE_SPACE
+_study = config["study"]
+TASK = _study["task"]
 RES = str(config["preproc"]["resolution"])
-SIMULATED = config["study"]["source"] == "simulate"
+SOURCE = _study["source"]
+SIMULATED = SOURCE == "simulate"
 SIM_DIR = f"{OUT}/sourcedata/simulated"
+# Input layout: "raw" (BIDS, preprocessed here) or "fmriprep" (derivatives, imported).
+if SIMULATED:
+    LAYOUT = config["simulation"]["layout"]
+else:
+    LAYOUT = "fmriprep" if SOURCE == "fmriprep" else "raw"
 
+# ------------------------------------------------------------------ the dataset, indexed once
 if SIMULATED:
     BIDS_DIR = f"{SIM_DIR}/bids"
+    FMRIPREP_DIR = f"{SIM_DIR}/fmriprep"
+    # The simulator writes fMRIPrep-layout series on the template grid at 4 mm.
+    FMRIPREP_SPACE, FMRIPREP_RES = TEMPLATE_SPACE, "4"
     _sim = config["simulation"]
-    RUNS = {
-        f"{i:02d}": [str(r) for r in range(1, _sim["n_runs"] + 1)]
-        for i in range(1, _sim["n_subjects"] + 1)
+    INDEX = StudyIndex(
+        runs={
+            f"{i:02d}": [(None, str(r)) for r in range(1, _sim["n_runs"] + 1)]
+            for i in range(1, _sim["n_subjects"] + 1)
+        }
+    )
+    INDEX.t1w = {
+        sub: f"{BIDS_DIR}/sub-{sub}/anat/sub-{sub}_T1w.nii.gz" for sub in INDEX.runs
     }
 else:
-    BIDS_DIR = config["study"]["bids_dir"]
-    RUNS = index_bids(
-        BIDS_DIR,
+    BIDS_DIR = _study["bids_dir"]
+    FMRIPREP_DIR = _study["fmriprep_dir"]
+    FMRIPREP_SPACE, FMRIPREP_RES = _study["fmriprep_space"], _study["fmriprep_res"]
+    _selection = dict(
         task=TASK,
-        subjects=config["study"]["subjects"],
-        runs=config["study"]["runs"],
+        subjects=_study["subjects"],
+        sessions=_study["sessions"],
+        runs=_study["runs"],
     )
-SUBJECTS = sorted(RUNS)
-# Parallel lists of (subject, run) for expand(..., zip, **RUN_PAIRS).
+    if LAYOUT == "raw":
+        INDEX = index_bids(BIDS_DIR, **_selection)
+    else:
+        INDEX = index_fmriprep(
+            FMRIPREP_DIR,
+            bids_dir=BIDS_DIR,
+            space=FMRIPREP_SPACE,
+            res=FMRIPREP_RES,
+            **_selection,
+        )
+SPACE = TEMPLATE_SPACE if LAYOUT == "raw" else FMRIPREP_SPACE
+SUBJECTS = INDEX.subjects
+HAS_SES = INDEX.has_sessions
+# Parallel lists of every (subject, [session,] run) for expand(..., zip, **RUN_PAIRS).
 RUN_PAIRS = {
-    "sub": [sub for sub in SUBJECTS for _ in RUNS[sub]],
-    "run": [run for sub in SUBJECTS for run in RUNS[sub]],
+    "sub": [sub for sub in SUBJECTS for _ in INDEX.runs[sub]],
+    "run": [run for sub in SUBJECTS for _, run in INDEX.runs[sub]],
 }
+if HAS_SES:
+    RUN_PAIRS["ses"] = [ses for sub in SUBJECTS for ses, _ in INDEX.runs[sub]]
 
 
 wildcard_constraints:
     sub="[A-Za-z0-9]+",
+    ses="[A-Za-z0-9]+",
     run="[A-Za-z0-9]+",
     contrast="[A-Za-z0-9]+",
     model="[A-Za-z0-9]+",
@@ -51,16 +85,55 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------ path templates
+def _func_dir(root):
+    return (
+        f"{root}/sub-{{sub}}/ses-{{ses}}/func"
+        if HAS_SES
+        else f"{root}/sub-{{sub}}/func"
+    )
+
+
 _SUB = dict(sub="{sub}")
-_RUN = dict(sub="{sub}", task=TASK, run="{run}")
-BOLD = bids_path(f"{BIDS_DIR}/sub-{{sub}}/func", suffix="bold", **_RUN)
-EVENTS = bids_path(
-    f"{BIDS_DIR}/sub-{{sub}}/func", suffix="events", extension=".tsv", **_RUN
-)
+_RUN = dict(sub="{sub}", ses="{ses}" if HAS_SES else None, task=TASK, run="{run}")
+RUN_ID = "_".join(f"{key}-{value}" for key, value in _RUN.items() if value)
+BOLD = bids_path(_func_dir(BIDS_DIR), suffix="bold", **_RUN)
+EVENTS = bids_path(_func_dir(BIDS_DIR), suffix="events", extension=".tsv", **_RUN)
 T1W = bids_path(f"{BIDS_DIR}/sub-{{sub}}/anat", suffix="T1w", **_SUB)
 PARTICIPANTS = f"{BIDS_DIR}/participants.tsv"
+_FP_ENT = dict(
+    sub="{sub}",
+    ses="{ses}" if HAS_SES else None,
+    task=TASK,
+    run="{run}",
+    space=FMRIPREP_SPACE,
+    res=FMRIPREP_RES,
+)
+FMRIPREP = {
+    "bold": bids_path(
+        _func_dir(FMRIPREP_DIR), desc="preproc", suffix="bold", **_FP_ENT
+    ),
+    "mask": bids_path(_func_dir(FMRIPREP_DIR), desc="brain", suffix="mask", **_FP_ENT),
+    "boldref": bids_path(_func_dir(FMRIPREP_DIR), suffix="boldref", **_FP_ENT),
+    "confounds": bids_path(
+        _func_dir(FMRIPREP_DIR),
+        desc="confounds",
+        suffix="timeseries",
+        extension=".tsv",
+        **_RUN,
+    ),
+}
 
-_PRE = f"{OUT}/preproc/sub-{{sub}}/func"
+_ANAT_DIR = f"{OUT}/preproc/sub-{{sub}}/anat"
+_ANAT_STD = dict(sub="{sub}", space=SPACE, res=RES)
+ANAT = {
+    "brain": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_SUB),
+    "mask": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_SUB),
+    "xfm": f"{_ANAT_DIR}/sub-{{sub}}_from-T1w_to-{SPACE}_mode-image_xfm.nii.gz",
+    "brain_std": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_ANAT_STD),
+    "mask_std": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_ANAT_STD),
+}
+
+_PRE = _func_dir(f"{OUT}/preproc")
 _STD = dict(**_RUN, space=SPACE, res=RES)
 PREPROC = {
     "bold": bids_path(_PRE, desc="preproc", suffix="bold", **_STD),
@@ -71,6 +144,18 @@ PREPROC = {
     ),
     "boldref": bids_path(_PRE, suffix="boldref", **_STD),
 }
+_FIG = f"{OUT}/preproc/sub-{{sub}}/figures"
+QC = {
+    "metrics": bids_path(_PRE, desc="qc", suffix="metrics", extension=".json", **_RUN),
+    "motion": bids_path(_FIG, desc="motion", suffix="bold", extension=".png", **_RUN),
+    "carpet": bids_path(_FIG, desc="carpet", suffix="bold", extension=".png", **_RUN),
+    "registration": bids_path(
+        _FIG, desc="registration", suffix="bold", extension=".png", **_STD
+    ),
+}
+QC_TABLE = bids_path(
+    f"{OUT}/preproc", task=TASK, desc="qc", suffix="runs", extension=".tsv"
+)
 
 _FL = f"{OUT}/firstlevel/sub-{{sub}}"
 _FL_ENT = dict(sub="{sub}", task=TASK, space=SPACE, res=RES)
@@ -125,6 +210,38 @@ def sidecar(path):
 
 
 PREPROC_SIDECARS = {f"{key}_sidecar": sidecar(path) for key, path in PREPROC.items()}
+ANAT_SIDECARS = {f"{key}_sidecar": sidecar(path) for key, path in ANAT.items()}
+
+# Files the simulator writes: raw BIDS, or events and participants beside fMRIPrep-layout
+# derivatives.
+if SIMULATED:
+    SIM_OUTPUTS = dict(
+        description=f"{BIDS_DIR}/dataset_description.json",
+        participants=PARTICIPANTS,
+        participants_sidecar=f"{BIDS_DIR}/participants.json",
+        task_sidecar=f"{BIDS_DIR}/task-{TASK}_bold.json",
+        events=expand(EVENTS, zip, **RUN_PAIRS),
+        truth=directory(f"{SIM_DIR}/truth"),
+    )
+    if LAYOUT == "raw":
+        SIM_OUTPUTS.update(
+            bold=expand(BOLD, zip, **RUN_PAIRS),
+            bold_sidecars=expand(sidecar(BOLD), zip, **RUN_PAIRS),
+            t1w=expand(T1W, sub=SUBJECTS),
+            t1w_sidecars=expand(sidecar(T1W), sub=SUBJECTS),
+        )
+    else:
+        SIM_OUTPUTS.update(
+            fmriprep_description=f"{FMRIPREP_DIR}/dataset_description.json",
+            **{
+                f"fmriprep_{key}": expand(path, zip, **RUN_PAIRS)
+                for key, path in FMRIPREP.items()
+            },
+            fmriprep_sidecars=expand(
+                [sidecar(path) for path in FMRIPREP.values()], zip, **RUN_PAIRS
+            ),
+        )
+
 
 # Maps NiMARE writes for each estimate (its own names), declared as outputs.
 _FWE = "level-{level}_corr-FWE_method-montecarlo"
@@ -155,11 +272,39 @@ CONTRAST_MAPS = [
 
 
 # ------------------------------------------------------------------ input functions
+def get_t1w(wildcards):
+    """The subject's T1w image, as the index found it."""
+    return INDEX.t1w[wildcards.sub]
+
+
+@lru_cache(maxsize=4)
+def _read_included(table, mtime):
+    return read_included_runs(table)
+
+
+def included_runs():
+    """``{subject: [(ses, run), ...]}`` of the runs that pass QC (the QC checkpoint)."""
+    table = checkpoints.preproc_qc_table.get().output.table
+    return _read_included(table, Path(table).stat().st_mtime)
+
+
+def get_included_subjects(wildcards=None):
+    """Subjects with at least one run that passes QC, sorted."""
+    return sorted(included_runs())
+
+
+def _expand_runs(template, sub, pairs):
+    fill = dict(sub=[sub] * len(pairs), run=[run for _, run in pairs])
+    if HAS_SES:
+        fill["ses"] = [ses for ses, _ in pairs]
+    return expand(template, zip, **fill)
+
+
 def get_subject_runs(template):
-    """Input function: ``template`` expanded over one subject's runs."""
+    """Input function: ``template`` expanded over one subject's included runs."""
 
     def _expand(wildcards):
-        return expand(template, sub=wildcards.sub, run=RUNS[wildcards.sub])
+        return _expand_runs(template, wildcards.sub, included_runs()[wildcards.sub])
 
     return _expand
 
@@ -170,17 +315,42 @@ def get_firstlevel_template(wildcards):
     return Path(FIRSTLEVEL_MAP).name.replace("{sub}", wildcards.sub)
 
 
+def _output_root(path):
+    """The output folder of a declared output (``<root>/preproc/...``), wherever a storage
+    plugin put it."""
+    path = Path(path)
+    return next(p.parent for p in path.parents if p.name == "preproc")
+
+
+def get_anat_workdir(wildcards, output):
+    """nipype's working directory of one subject's T1w, under the output folder."""
+    return str(_output_root(output.brain) / "work" / "anat" / f"sub-{wildcards.sub}")
+
+
 def get_preproc_workdir(wildcards, output):
-    """nipype's working directory of one run: ``<output_dir>/work/preproc/...``, beside the
-    declared outputs (so it also works when a storage plugin relocates them)."""
-    root = Path(output.bold).parents[3]
-    return str(root / "work" / "preproc" / f"sub-{wildcards.sub}_run-{wildcards.run}")
+    """nipype's working directory of one run: ``<output_dir>/work/preproc/<run>``, beside
+    the declared outputs (so it also works when a storage plugin relocates them)."""
+    name = RUN_ID.format(**wildcards)
+    return str(_output_root(output.bold) / "work" / "preproc" / name)
+
+
+def get_qc_run_keys(wildcards=None):
+    """(sub, ses, run) of every run, in the order of the QC checkpoint's inputs."""
+    sessions = RUN_PAIRS.get("ses", [None] * len(RUN_PAIRS["sub"]))
+    return [list(key) for key in zip(RUN_PAIRS["sub"], sessions, RUN_PAIRS["run"])]
+
+
+def get_group_masks(wildcards):
+    """First-level masks of the included subjects."""
+    return expand(FIRSTLEVEL_MASK, sub=get_included_subjects())
 
 
 def get_group_maps(wildcards):
-    """First-level effect maps of every subject for the wildcard's contrast."""
+    """First-level effect maps of the included subjects for the wildcard's contrast."""
     contrast = get_model_contrast(wildcards)
-    return expand(FIRSTLEVEL_MAP, sub=SUBJECTS, contrast=contrast, stat="effect")
+    return expand(
+        FIRSTLEVEL_MAP, sub=get_included_subjects(), contrast=contrast, stat="effect"
+    )
 
 
 def get_model_contrast(wildcards):
@@ -212,6 +382,7 @@ def get_final_output():
         f"{OUT}/{stage}/dataset_description.json"
         for stage in ("preproc", "firstlevel", "group", "meta", "macm")
     ]
+    targets.append(QC_TABLE)
     targets += expand(GROUP_THR, contrast=group["onesample"], model="onesample")
     targets += [
         GROUP_THR.format(contrast=spec["contrast"], model=name)

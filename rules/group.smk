@@ -4,7 +4,7 @@
 
 rule group_mask:
     input:
-        expand(FIRSTLEVEL_MASK, sub=SUBJECTS),
+        get_group_masks,
     output:
         GROUP_MASK,
     log:
@@ -22,6 +22,7 @@ rule group_model:
         maps=get_group_maps,
         mask=GROUP_MASK,
         participants=PARTICIPANTS,
+        qc=QC_TABLE,
     output:
         z=GROUP_Z,
         thresholded=GROUP_THR,
@@ -37,7 +38,7 @@ rule group_model:
     container:
         config["containers"]["group"]
     params:
-        subjects=SUBJECTS,
+        subjects=get_included_subjects,
         covariate=get_covariate,
         threshold=config["group"]["threshold"],
     script:
@@ -63,6 +64,7 @@ rule group_overlap:
 rule group_behaviour:
     input:
         participants=PARTICIPANTS,
+        qc=QC_TABLE,
     output:
         BEHAVIOUR,
     log:
@@ -73,6 +75,6 @@ rule group_behaviour:
         config["containers"]["group"]
     params:
         **config["behaviour"],
-        subjects=SUBJECTS,
+        subjects=get_included_subjects,
     script:
         "../workflow/scripts/group_behaviour.py"

@@ -1,17 +1,45 @@
-# nipype preprocessing of each BOLD run (motion, registration to MNI, smoothing, confounds).
+# nipype preprocessing of raw BIDS: one anatomical workflow per subject (brain extraction,
+# T1w-to-MNI registration), one BOLD workflow per run (slice timing, motion, BOLD-to-T1w,
+# a single resampling to MNI, smoothing, confounds).
+
+
+rule preproc_anat:
+    input:
+        t1w=get_t1w,
+    output:
+        **ANAT,
+        **ANAT_SIDECARS,
+    log:
+        f"{OUT}/logs/preproc_anat/sub-{{sub}}.log",
+    benchmark:
+        f"{OUT}/logs/preproc_anat/sub-{{sub}}.bench.tsv"
+    conda:
+        "../envs/preproc.yaml"
+    container:
+        config["containers"]["preproc"]
+    params:
+        resolution=config["preproc"]["resolution"],
+        t1w_to_template=config["preproc"]["t1w_to_template"],
+        skull_strip=config["preproc"]["skull_strip"],
+        seed=config["preproc"]["seed"],
+        work_dir=get_anat_workdir,
+    script:
+        "../workflow/scripts/preproc_anat.py"
 
 
 rule preproc_bold:
     input:
         bold=BOLD,
-        t1w=T1W,
+        t1w_brain=ANAT["brain"],
+        xfm=ANAT["xfm"],
+        t1w_mask_std=ANAT["mask_std"],
     output:
         **PREPROC,
         **PREPROC_SIDECARS,
     log:
-        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.log",
+        f"{OUT}/logs/preproc_bold/{RUN_ID}.log",
     benchmark:
-        f"{OUT}/logs/preproc_bold/sub-{{sub}}_run-{{run}}.bench.tsv"
+        f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv"
     conda:
         "../envs/preproc.yaml"
     container:
@@ -20,27 +48,9 @@ rule preproc_bold:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],
         realign_loops=config["preproc"]["realign_loops"],
-        t1w_to_template=config["preproc"]["t1w_to_template"],
-        skull_strip=config["preproc"]["skull_strip"],
+        slice_timing=config["preproc"]["slice_timing"],
+        compcor_components=config["preproc"]["compcor_components"],
         seed=config["preproc"]["seed"],
         work_dir=get_preproc_workdir,
     script:
         "../workflow/scripts/preproc_bold.py"
-
-
-# JSON only: the small group environment serves every stage.
-rule derivatives_description:
-    output:
-        f"{OUT}/{{stage}}/dataset_description.json",
-    log:
-        f"{OUT}/logs/derivatives_description/{{stage}}.log",
-    wildcard_constraints:
-        stage="preproc|firstlevel|group|meta|macm",
-    conda:
-        "../envs/group.yaml"
-    container:
-        config["containers"]["group"]
-    params:
-        source=BIDS_DIR,
-    script:
-        "../workflow/scripts/derivatives_description.py"

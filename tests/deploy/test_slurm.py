@@ -44,14 +44,16 @@ def test_slurm_run_equals_bare_run(slurm_run, bare_run):
 
 
 def test_participants_jobs_are_grouped(slurm_run, bare_run):
-    """Four participants' preprocessing and first-level jobs (eight jobs) go out as one
-    SLURM job: the profile bundles up to five participants' groups."""
+    """Four participants' preprocessing jobs (T1w, run, QC: twelve jobs) go out as one
+    SLURM job, and their four first-level GLMs (after the QC checkpoint) as another: the
+    profile bundles up to five participants' groups and ten GLMs."""
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+)", slurm_run["log"])
     logs = slurm_run["slurm_logs"]
-    grouped = sorted(logs.glob("group_participant*/**/*.log"))
-    assert len(grouped) == 1, sorted(p.relative_to(logs) for p in logs.rglob("*.log"))
-    assert not (logs / "rule_preproc_bold").exists()
-    assert not (logs / "rule_firstlevel_glm").exists()
+    for group in ("participant", "firstlevel"):
+        grouped = sorted(logs.glob(f"group_{group}*/**/*.log"))
+        assert len(grouped) == 1, sorted(p.relative_to(logs) for p in logs.rglob("*.log"))
+    for rule in ("preproc_anat", "preproc_bold", "preproc_qc", "firstlevel_glm"):
+        assert not (logs / f"rule_{rule}").exists(), rule
     # Every other job is one submission; the MACM job is submitted twice (see below).
     assert len(set(submitted)) == len(list(logs.rglob("*.log")))
 

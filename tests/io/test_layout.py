@@ -1,16 +1,22 @@
+"""Indexing raw BIDS and fMRIPrep trees: selection, sessions, labels, companions."""
+
+import json
+
 import pytest
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.io.layout import index_bids
+from mirrorflow.io.layout import index_bids, index_fmriprep
 
 
 def test_index_finds_every_subject_and_run(small_study):
     index = index_bids(small_study["bids"], task="imitation")
-    assert index == {f"{i:02d}": ["1"] for i in range(1, 5)}
+    assert index.runs == {f"{i:02d}": [(None, "1")] for i in range(1, 5)}
+    assert not index.has_sessions
+    assert index.t1w["02"].endswith("sub-02/anat/sub-02_T1w.nii.gz")
 
 
 def test_index_selects_subjects(small_study):
-    assert list(index_bids(small_study["bids"], task="imitation", subjects=["03"])) == ["03"]
+    assert index_bids(small_study["bids"], task="imitation", subjects=["03"]).subjects == ["03"]
 
 
 def test_index_subject_absent(small_study):
@@ -18,9 +24,10 @@ def test_index_subject_absent(small_study):
         index_bids(small_study["bids"], task="imitation", subjects=["01", "09"])
 
 
-def test_index_refuses_path_labels(small_study):
+@pytest.mark.parametrize("label", ["../01", "0 1", "01;rm", "$(x)", "a_b"])
+def test_index_refuses_path_and_shell_labels(small_study, label):
     with pytest.raises(ConfigError, match="not a valid BIDS label"):
-        index_bids(small_study["bids"], task="imitation", subjects=["../01"])
+        index_bids(small_study["bids"], task="imitation", subjects=[label])
 
 
 def test_index_unknown_task(small_study):
@@ -31,3 +38,91 @@ def test_index_unknown_task(small_study):
 def test_index_not_bids(tmp_path):
     with pytest.raises(InputDataError, match="not a BIDS dataset"):
         index_bids(tmp_path, task="imitation")
+
+
+def _touch(root, *names):
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+
+
+def _tree(tmp_path, *, sessions=("1", "2"), subjects=("01", "02"), runs=("1", "2")):
+    root = tmp_path / "bids"
+    (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "x"}))
+    for sub in subjects:
+        _touch(root, f"sub-{sub}/ses-1/anat/sub-{sub}_ses-1_T1w.nii.gz")
+        for ses in sessions:
+            for run in runs:
+                stem = f"sub-{sub}/ses-{ses}/func/sub-{sub}_ses-{ses}_task-faces_run-{run}"
+                _touch(root, f"{stem}_bold.nii.gz", f"{stem}_events.tsv")
+    return root
+
+
+def test_index_sessions_and_selection(tmp_path):
+    root = _tree(tmp_path)
+    index = index_bids(root, task="faces")
+    assert index.has_sessions
+    assert index.runs["01"] == [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")]
+    assert index.t1w["01"].endswith("sub-01/ses-1/anat/sub-01_ses-1_T1w.nii.gz")
+    picked = index_bids(root, task="faces", subjects=["02"], sessions=["2"], runs=["1"])
+    assert picked.runs == {"02": [("2", "1")]}
+
+
+def test_index_run_without_events(tmp_path):
+    root = _tree(tmp_path)
+    (root / "sub-02/ses-2/func/sub-02_ses-2_task-faces_run-1_events.tsv").unlink()
+    with pytest.raises(InputDataError, match=r"sub-02_ses-2_task-faces_run-1_events\.tsv: "
+                                             "file does not exist"):
+        index_bids(root, task="faces")
+
+
+def test_index_unsupported_entity_and_missing_run(tmp_path):
+    root = _tree(tmp_path, sessions=("1",), subjects=("01",))
+    _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_acq-fast_run-3_bold.nii.gz")
+    with pytest.raises(InputDataError, match=r"entities \['acq'\] are not supported"):
+        index_bids(root, task="faces")
+    root = _tree(tmp_path / "b", sessions=("1",), subjects=("01",))
+    _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_bold.nii.gz")
+    with pytest.raises(InputDataError, match="without a run entity"):
+        index_bids(root, task="faces")
+
+
+def test_index_bad_folder_label(tmp_path):
+    root = _tree(tmp_path, sessions=("1",), subjects=("01",))
+    (root / "sub-0 1").mkdir()
+    with pytest.raises(ConfigError, match=r"subject folder .* '0 1' is not a valid BIDS label"):
+        index_bids(root, task="faces")
+
+
+def _fmriprep(tmp_path, res="2"):
+    bids = _tree(tmp_path, sessions=("1",), runs=("1",))
+    deriv = tmp_path / "fmriprep"
+    deriv.mkdir()
+    (deriv / "dataset_description.json").write_text("{}")
+    for sub in ("01", "02"):
+        stem = f"sub-{sub}/ses-1/func/sub-{sub}_ses-1_task-faces_run-1"
+        space = f"space-MNI152NLin2009cAsym_res-{res}"
+        _touch(deriv, f"{stem}_{space}_desc-preproc_bold.nii.gz",
+               f"{stem}_{space}_desc-brain_mask.nii.gz", f"{stem}_desc-confounds_timeseries.tsv",
+               f"{stem}_space-T1w_desc-preproc_bold.nii.gz")
+    return bids, deriv
+
+
+def test_index_fmriprep(tmp_path):
+    bids, deriv = _fmriprep(tmp_path)
+    index = index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
+                           res="2")
+    assert index.runs == {"01": [("1", "1")], "02": [("1", "1")]}
+    with pytest.raises(InputDataError, match="no task-faces space-MNI152NLin6Asym"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin6Asym")
+
+
+def test_index_fmriprep_missing_confounds(tmp_path):
+    bids, deriv = _fmriprep(tmp_path)
+    (deriv / "sub-02/ses-1/func/sub-02_ses-1_task-faces_run-1_desc-confounds_timeseries.tsv"
+     ).unlink()
+    with pytest.raises(InputDataError, match="desc-confounds_timeseries.tsv: file does not"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
+                       res="2")

@@ -14,7 +14,10 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
     if configfile:
         args = ["--configfile", configfile, *args]
     out = snakemake(*args).stdout
-    for rule in ["simulate_study", "preproc_bold", "firstlevel_glm", "group_model",
+    # First-level jobs are planned once the QC checkpoint has chosen the included runs.
+    assert "checkpoint" in out
+    for rule in ["simulate_study", "preproc_anat", "preproc_bold", "preproc_qc",
+                 "preproc_qc_table", "group_model",
                  "group_overlap", "group_behaviour", "meta_ale", "meta_conjunction",
                  "meta_contrast", "macm_reference", "macm_ale"]:
         assert rule in out, rule
@@ -22,11 +25,13 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
 
 def test_default_dry_run_job_counts(tmp_path):
     out = snakemake("-n", "--config", f"output_dir={tmp_path}/results").stdout
-    # 20 simulated participants x 2 runs, one GLM each.
+    # 20 simulated participants x 2 runs; GLMs wait for the QC checkpoint.
     counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["preproc_bold"] == 40
-    assert counts["firstlevel_glm"] == 20
+    assert counts["preproc_anat"] == 20
+    assert counts["preproc_bold"] == counts["preproc_qc"] == 40
+    assert counts["preproc_qc_table"] == 1
+    assert "firstlevel_glm" not in counts
 
 
 def test_lint_is_clean():
@@ -60,3 +65,50 @@ def test_bad_cross_reference_stops_the_dry_run(tmp_path):
     result = _dry_run_with(tmp_path, "study: {source: bids, task: imitation}\n")
     assert result.returncode != 0
     assert "study.bids_dir is required" in result.stdout + result.stderr
+
+
+def _sessions_tree(root):
+    (root / "dataset_description.json").parent.mkdir(parents=True)
+    (root / "dataset_description.json").write_text('{"Name": "sessions", "BIDSVersion": "1.9.0"}')
+    (root / "participants.tsv").write_text(
+        "participant_id\teq\taccuracy\nsub-01\t40\t60\nsub-02\t50\t70\n")
+    for sub in ("01", "02"):
+        anat = root / f"sub-{sub}" / "ses-a" / "anat"
+        anat.mkdir(parents=True)
+        (anat / f"sub-{sub}_ses-a_T1w.nii.gz").write_text("")
+        for ses in ("a", "b"):
+            func = root / f"sub-{sub}" / f"ses-{ses}" / "func"
+            func.mkdir(parents=True, exist_ok=True)
+            for suffix in ("bold.nii.gz", "events.tsv"):
+                (func / f"sub-{sub}_ses-{ses}_task-imitation_run-1_{suffix}").write_text("")
+
+
+def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
+    """Sessions become a wildcard of every per-run path; nothing is planned inside the
+    input dataset (no rule may write there)."""
+    bids = tmp_path / "bids"
+    _sessions_tree(bids)
+    config = tmp_path / "sessions.yaml"
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}', sessions: [b]}}\n")
+    out = snakemake("-n", "--configfile", config, "--config",
+                    f"output_dir={tmp_path}/results").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 2
+    assert "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_space-" in out
+    assert "ses-a_task" not in out.replace("ses-a_T1w", "")
+    outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
+    assert outputs and not any(str(bids) in line for line in outputs)
+
+
+def test_label_with_shell_characters_stops_the_dry_run(tmp_path):
+    bids = tmp_path / "bids"
+    _sessions_tree(bids)
+    (bids / "sub-0;1").mkdir()
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}'}}\n")
+    result = snakemake("-n", "--configfile", config, "--config",
+                       f"output_dir={tmp_path}/results", check=False)
+    assert result.returncode != 0
+    assert "'0;1' is not a valid BIDS label" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -9,18 +9,20 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 # One ITK thread, set before ITK starts: repeatable ANTs registrations (see _seed_ants).
 os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
 
-from mirrorflow.preproc.run import run_preproc  # noqa: E402
+from mirrorflow.preproc.run import BOLD_FIELDS, run_bold  # noqa: E402
 
-methods = run_preproc(
+methods = run_bold(
     bold_file=snakemake.input.bold,
-    t1w_file=snakemake.input.t1w,
-    outputs=dict(snakemake.output.items()),
+    t1w_brain=snakemake.input.t1w_brain,
+    xfm=snakemake.input.xfm,
+    t1w_mask_std=snakemake.input.t1w_mask_std,
+    outputs={key: snakemake.output[key] for key in BOLD_FIELDS},
     work_dir=snakemake.params.work_dir,
     fwhm=snakemake.params.fwhm,
     resolution=snakemake.params.resolution,
     realign_loops=snakemake.params.realign_loops,
-    t1w_to_template=snakemake.params.t1w_to_template,
-    skull_strip=snakemake.params.skull_strip,
+    slice_timing=snakemake.params.slice_timing,
+    compcor_components=snakemake.params.compcor_components,
     seed=snakemake.params.seed,
     n_procs=snakemake.threads,
 )

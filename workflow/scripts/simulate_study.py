@@ -11,6 +11,9 @@ from mirrorflow.simulate.study import SimulationParams, simulate_study  # noqa: 
 
 params = SimulationParams(**snakemake.params.simulation, task=snakemake.params.task)
 result = simulate_study(
-    Path(snakemake.output.description).parent, snakemake.output.truth, params
+    Path(snakemake.output.description).parent,
+    snakemake.output.truth,
+    params,
+    fmriprep_dir=snakemake.params.fmriprep_dir,
 )
 logging.info(result["methods"])

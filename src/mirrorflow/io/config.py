@@ -17,8 +17,13 @@ def unknown_conditions(expression: str, conditions) -> list[str]:
 def check_config(config: dict) -> None:
     """Raise :class:`ConfigError` for references between keys that the schema cannot check."""
     study = config["study"]
-    if study["source"] == "bids" and not study.get("bids_dir"):
-        raise ConfigError("study.bids_dir is required when study.source is 'bids'")
+    if study["source"] in ("bids", "fmriprep") and not study.get("bids_dir"):
+        raise ConfigError(
+            f"study.bids_dir is required when study.source is '{study['source']}' (raw BIDS "
+            "with the events and participants.tsv)"
+        )
+    if study["source"] == "fmriprep" and not study.get("fmriprep_dir"):
+        raise ConfigError("study.fmriprep_dir is required when study.source is 'fmriprep'")
     first = config["firstlevel"]
     conditions = first["conditions"]
     for name, expression in first["contrasts"].items():

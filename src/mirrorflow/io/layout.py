@@ -1,56 +1,277 @@
-"""Find the runs of a raw BIDS dataset once, for the whole workflow."""
+"""Find the runs of a raw BIDS dataset or of fMRIPrep derivatives once, for the whole
+workflow.
+
+One directory listing per subject and session folder (``os.scandir``), no pybids index:
+a dry run over thousands of subjects stays within a small factor of Snakemake's own DAG
+time (``benchmarks/dag_scaling.py``). Every label found or selected is checked against the
+BIDS label rule before it reaches a path or a shell command.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirrorflow.exceptions import ConfigError, InputDataError
 from mirrorflow.io.bids import check_label
 
-__all__ = ["index_bids"]
+__all__ = ["StudyIndex", "fmriprep_name", "index_bids", "index_fmriprep"]
 
-_BOLD = re.compile(r"^sub-(?P<sub>[A-Za-z0-9]+)_task-(?P<task>[A-Za-z0-9]+)"
-                   r"(?:_run-(?P<run>[A-Za-z0-9]+))?_bold\.nii(?:\.gz)?$")
+_LABEL = r"[A-Za-z0-9]+"
+_ENTITY = re.compile(rf"^(?P<key>[a-z]+)-(?P<value>{_LABEL})$")
 
 
-def index_bids(bids_dir, *, task: str, subjects=(), runs=()) -> dict[str, list[str]]:
-    """Map each selected subject label to its sorted run labels for ``task``.
+@dataclass
+class StudyIndex:
+    """Selected runs of a study.
 
-    One directory listing per subject (no pybids index), so a dry run over thousands of
-    subjects stays fast. ``subjects``/``runs`` restrict the selection; a selected subject
-    without runs is an error.
+    ``runs[sub]`` lists ``(ses, run)`` pairs (``ses`` is None in datasets without
+    sessions); ``t1w[sub]`` is the subject's T1w image (raw BIDS only).
+    """
+
+    runs: dict[str, list[tuple[str | None, str]]]
+    t1w: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def has_sessions(self) -> bool:
+        return any(ses is not None for pairs in self.runs.values() for ses, _ in pairs)
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(self.runs)
+
+
+def _scan(folder: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []
+
+
+def _entities(name: str, suffix: str) -> dict[str, str] | None:
+    """Entities of a file name ``<key-value>_..._<suffix>``; None if it is not one."""
+    if not name.endswith(suffix):
+        return None
+    parts = name[: -len(suffix)].split("_")
+    out = {}
+    for part in parts:
+        match = _ENTITY.match(part)
+        if not match:
+            return None
+        out[match["key"]] = match["value"]
+    return out
+
+
+def _select(found, wanted, *, what, where):
+    """``found`` restricted to ``wanted`` (all if empty); every wanted label must exist."""
+    wanted = [check_label(value, what=what) for value in wanted]
+    if not wanted:
+        return sorted(found)
+    absent = sorted(set(wanted) - set(found))
+    if absent:
+        raise ConfigError(f"{what}s {absent} are selected in config but absent from {where}")
+    return sorted(set(wanted))
+
+
+def _subject_folders(root: Path, subjects) -> list[str]:
+    found = []
+    for entry in _scan(str(root)):
+        if entry.name.startswith("sub-") and entry.is_dir():
+            found.append(check_label(entry.name[4:], what=f"subject folder in {root}"))
+    return _select(found, subjects, what="subject", where=root)
+
+
+def _session_folders(subject_dir: Path, sessions) -> list[str | None]:
+    """Session labels of a subject (``[None]`` without session folders)."""
+    found = [
+        check_label(entry.name[4:], what=f"session folder in {subject_dir}")
+        for entry in _scan(str(subject_dir))
+        if entry.name.startswith("ses-") and entry.is_dir()
+    ]
+    if not found:
+        if sessions:
+            raise ConfigError(
+                f"sessions {list(sessions)} are selected in config but {subject_dir} has no "
+                "session folders"
+            )
+        return [None]
+    wanted = [check_label(s, what="session") for s in sessions]
+    return sorted(set(found) & set(wanted)) if wanted else sorted(found)
+
+
+def _find_runs(func_dir: Path, *, sub, ses, task, suffix, extra, runs) -> list[tuple]:
+    """(ses, run) pairs of the ``suffix`` files of ``task`` in ``func_dir``.
+
+    ``extra`` entities (fMRIPrep's space, res, desc) must match; files with other values of
+    them are other outputs and are skipped. A file of the task without a run entity, or
+    with entities the workflow does not model (acq, echo, ...), is an error.
+    """
+    required = {"sub", "task", "run", *extra, *(["ses"] if ses else [])}
+    pairs = []
+    for entry in _scan(str(func_dir)):
+        ents = _entities(entry.name, suffix) if f"_task-{task}_" in entry.name else None
+        if ents is None or any(ents.get(key, value) != value for key, value in extra.items()):
+            continue
+        unknown = set(ents) - required - {"res", "ses"}
+        if unknown:
+            raise InputDataError(
+                f"{func_dir / entry.name}: entities {sorted(unknown)} are not supported (only "
+                "sub, ses, task, run); select one acquisition per run"
+            )
+        if set(ents) != required:
+            if "run" not in ents and set(ents) | {"run"} == required:
+                raise InputDataError(
+                    f"{func_dir / entry.name}: files without a run entity are not supported; "
+                    "name them with run-<label>"
+                )
+            continue  # e.g. another res of the same space
+        if ents["sub"] != sub or ents.get("ses") != ses:
+            raise InputDataError(f"{func_dir / entry.name}: entities disagree with its folder")
+        if not runs or ents["run"] in runs:
+            pairs.append((ses, ents["run"]))
+    return sorted(pairs, key=lambda pair: pair[1])
+
+
+def _companions(func_dir: Path, names) -> None:
+    present = {entry.name for entry in _scan(str(func_dir))}
+    for name in names:
+        if name not in present:
+            raise InputDataError(f"{func_dir / name}: file does not exist")
+
+
+def _prefix(sub, ses, task, run) -> str:
+    ses_part = f"_ses-{ses}" if ses else ""
+    return f"sub-{sub}{ses_part}_task-{task}_run-{run}"
+
+
+def _check_dataset(root: Path, what: str) -> None:
+    if not (root / "dataset_description.json").exists():
+        raise InputDataError(f"{root}: not a {what} (no dataset_description.json)")
+
+
+def _func_dir(root: Path, sub, ses) -> Path:
+    return root / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
+
+
+def _mixed_sessions(runs, root) -> None:
+    kinds = {ses is None for pairs in runs.values() for ses, _ in pairs}
+    if len(kinds) > 1:
+        raise InputDataError(f"{root}: some subjects have session folders and others do not")
+
+
+def index_bids(
+    bids_dir, *, task: str, subjects=(), sessions=(), runs=(), events: bool = True
+) -> StudyIndex:
+    """Index the BOLD runs of ``task`` (and each subject's T1w) in a raw BIDS dataset.
+
+    ``subjects``, ``sessions`` and ``runs`` restrict the selection (empty: all). A
+    selected subject without runs, a run without its events file, or a subject without a
+    T1w image is an error.
     """
     bids_dir = Path(bids_dir)
-    if not (bids_dir / "dataset_description.json").exists():
-        raise InputDataError(f"{bids_dir}: not a BIDS dataset (no dataset_description.json)")
+    _check_dataset(bids_dir, "BIDS dataset")
     check_label(task, what="task")
-    wanted = {check_label(s, what="subject") for s in subjects}
     wanted_runs = {check_label(r, what="run") for r in runs}
-    found = sorted(p.name[4:] for p in bids_dir.glob("sub-*") if p.is_dir())
-    if wanted:
-        absent = sorted(wanted - set(found))
-        if absent:
-            raise ConfigError(f"subjects {absent} are selected in config but absent from {bids_dir}")
-        found = sorted(wanted)
-    index = {}
-    for sub in found:
-        check_label(sub, what=f"subject directory in {bids_dir}")
-        sub_runs = []
-        for path in (bids_dir / f"sub-{sub}" / "func").glob(f"sub-{sub}_task-{task}*_bold.nii*"):
-            match = _BOLD.match(path.name)
-            if match and (not wanted_runs or match["run"] in wanted_runs):
-                sub_runs.append(match["run"])
-        if not sub_runs:
-            if wanted:
+    selected_subjects = _subject_folders(bids_dir, subjects)
+    index = StudyIndex(runs={})
+    for sub in selected_subjects:
+        pairs = []
+        for ses in _session_folders(bids_dir / f"sub-{sub}", sessions):
+            func = _func_dir(bids_dir, sub, ses)
+            found = _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii.gz",
+                               extra={}, runs=wanted_runs)
+            found += _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii",
+                                extra={}, runs=wanted_runs)
+            if events:
+                _companions(func, [f"{_prefix(sub, ses, task, r)}_events.tsv" for _, r in found])
+            pairs += found
+        if not pairs:
+            if subjects:
                 raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no task-{task} BOLD runs")
             continue
-        if None in sub_runs:
-            raise InputDataError(
-                f"{bids_dir / f'sub-{sub}' / 'func'}: BOLD files without a run entity are not "
-                "supported yet; name them with run-<label>"
-            )
-        index[sub] = sorted(sub_runs)
-    if not index:
+        index.runs[sub] = pairs
+        index.t1w[sub] = _find_t1w(bids_dir, sub)
+    if not index.runs:
         raise InputDataError(f"{bids_dir}: no task-{task} BOLD runs found")
+    _mixed_sessions(index.runs, bids_dir)
+    return index
+
+
+def _find_t1w(bids_dir: Path, sub: str) -> str:
+    """The subject's T1w image: ``anat/`` first, else the first session's ``anat/``."""
+    folders = [bids_dir / f"sub-{sub}" / "anat"]
+    folders += sorted(
+        Path(entry.path) / "anat"
+        for entry in _scan(str(bids_dir / f"sub-{sub}"))
+        if entry.name.startswith("ses-")
+    )
+    for folder in folders:
+        names = sorted(
+            entry.name for entry in _scan(str(folder))
+            if entry.name.endswith(("_T1w.nii.gz", "_T1w.nii"))
+        )
+        if names:
+            return str(folder / names[0])
+    raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no T1w image (anat/*_T1w.nii.gz)")
+
+
+def fmriprep_name(sub, ses, task, run, *, space, res, desc, suffix) -> str:
+    """File name of an fMRIPrep output in a template space."""
+    res_part = f"_res-{res}" if res else ""
+    return f"{_prefix(sub, ses, task, run)}_space-{space}{res_part}_desc-{desc}_{suffix}"
+
+
+def index_fmriprep(
+    fmriprep_dir, *, bids_dir, task: str, space: str, res=None, subjects=(), sessions=(),
+    runs=(),
+) -> StudyIndex:
+    """Index fMRIPrep's ``desc-preproc_bold`` runs of ``task`` in ``space`` (and ``res``).
+
+    Each run must have its brain mask and confounds table beside it, and its events file in
+    the raw dataset ``bids_dir``.
+    """
+    fmriprep_dir, bids_dir = Path(fmriprep_dir), Path(bids_dir)
+    _check_dataset(fmriprep_dir, "derivatives dataset")
+    _check_dataset(bids_dir, "BIDS dataset")
+    check_label(task, what="task")
+    check_label(space, what="fMRIPrep space")
+    extra = {"space": space, "desc": "preproc"}
+    if res is not None:
+        extra["res"] = check_label(res, what="fMRIPrep resolution")
+    wanted_runs = {check_label(r, what="run") for r in runs}
+    index = StudyIndex(runs={})
+    for sub in _subject_folders(fmriprep_dir, subjects):
+        pairs = []
+        for ses in _session_folders(fmriprep_dir / f"sub-{sub}", sessions):
+            func = _func_dir(fmriprep_dir, sub, ses)
+            found = _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii.gz",
+                               extra=extra, runs=wanted_runs)
+            _companions(func, [
+                name
+                for _, run in found
+                for name in (
+                    fmriprep_name(sub, ses, task, run, space=space, res=res, desc="brain",
+                                  suffix="mask.nii.gz"),
+                    f"{_prefix(sub, ses, task, run)}_desc-confounds_timeseries.tsv",
+                )
+            ])
+            _companions(_func_dir(bids_dir, sub, ses),
+                        [f"{_prefix(sub, ses, task, r)}_events.tsv" for _, r in found])
+            pairs += found
+        if not pairs:
+            if subjects:
+                raise InputDataError(
+                    f"{fmriprep_dir / f'sub-{sub}'}: no task-{task} space-{space} preprocessed "
+                    "BOLD runs"
+                )
+            continue
+        index.runs[sub] = pairs
+    if not index.runs:
+        raise InputDataError(
+            f"{fmriprep_dir}: no task-{task} space-{space} desc-preproc_bold runs found"
+        )
+    _mixed_sessions(index.runs, fmriprep_dir)
     return index

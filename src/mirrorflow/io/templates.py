@@ -31,9 +31,14 @@ def template_grid(resolution: float) -> nib.Nifti1Image:
 
 
 def template_files(folder, resolution: float) -> dict[str, str]:
-    """Write the template T1w (2 mm, the registration target), and T1w and brain mask at
-    ``resolution`` into ``folder``; return their paths."""
-    from nilearn.image import resample_to_img
+    """Write the template T1w (2 mm, the registration target), and the T1w, brain mask and
+    white-matter + CSF mask (aCompCor's noise region) at ``resolution`` into ``folder``;
+    return their paths.
+
+    Files already there are reused; new ones are written under temporary names and renamed,
+    so concurrent jobs can share one folder.
+    """
+    import os
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -42,21 +47,44 @@ def template_files(folder, resolution: float) -> dict[str, str]:
         "template_t1": folder / f"tpl-{TEMPLATE_SPACE}_res-2_T1w.nii.gz",
         "template": folder / f"tpl-{TEMPLATE_SPACE}_res-{res}_T1w.nii.gz",
         "template_mask": folder / f"tpl-{TEMPLATE_SPACE}_res-{res}_desc-brain_mask.nii.gz",
+        "noise_mask": folder / f"tpl-{TEMPLATE_SPACE}_res-{res}_desc-wmcsf_mask.nii.gz",
     }
     if not all(p.exists() for p in paths.values()):
-        from nilearn.datasets import load_mni152_brain_mask, load_mni152_template
-
-        load_mni152_template(resolution=2).to_filename(paths["template_t1"])
-        grid = template_grid(resolution)
-        grid.to_filename(paths["template"])
-        mask = resample_to_img(
-            load_mni152_brain_mask(resolution=2), grid, interpolation="nearest",
-            force_resample=True, copy_header=True,
-        )
-        nib.Nifti1Image(np.asarray(mask.dataobj).astype(np.uint8), grid.affine).to_filename(
-            paths["template_mask"]
-        )
+        for key, img in _template_images(resolution).items():
+            tmp = paths[key].with_name(f".{paths[key].name}.{os.getpid()}.nii.gz")
+            img.to_filename(tmp)
+            os.replace(tmp, paths[key])
     return {key: str(path) for key, path in paths.items()}
+
+
+def _template_images(resolution: float) -> dict[str, nib.Nifti1Image]:
+    from nilearn.datasets import (
+        load_mni152_brain_mask,
+        load_mni152_gm_template,
+        load_mni152_template,
+        load_mni152_wm_template,
+    )
+    from nilearn.image import resample_to_img
+    from scipy import ndimage
+
+    grid = template_grid(resolution)
+
+    def on_grid(img, interpolation="continuous"):
+        return resample_to_img(img, grid, interpolation=interpolation, force_resample=True,
+                               copy_header=True).get_fdata()
+
+    brain = on_grid(load_mni152_brain_mask(resolution=2), "nearest") > 0
+    gm = on_grid(load_mni152_gm_template(resolution=2))
+    wm = on_grid(load_mni152_wm_template(resolution=2))
+    # aCompCor's noise region (Behzadi et al. 2007): white matter (probability > 0.9) and
+    # CSF (inside the brain eroded by a voxel, where GM and WM probabilities are < 0.1).
+    csf = ndimage.binary_erosion(brain) & (gm < 0.1) & (wm < 0.1)
+    return {
+        "template_t1": load_mni152_template(resolution=2),
+        "template": grid,
+        "template_mask": nib.Nifti1Image(brain.astype(np.uint8), grid.affine),
+        "noise_mask": nib.Nifti1Image(((wm > 0.9) | csf).astype(np.uint8), grid.affine),
+    }
 
 
 def world_coords(shape, affine) -> np.ndarray:

@@ -20,6 +20,7 @@ __all__ = [
     "check_events",
     "check_participants",
     "check_t1w",
+    "read_bold_metadata",
     "read_repetition_time",
 ]
 
@@ -38,16 +39,48 @@ def _load_image(path) -> nib.Nifti1Image:
     return img
 
 
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputDataError(f"{path}: invalid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise InputDataError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+def read_bold_metadata(bold_file) -> dict:
+    """Metadata of a BOLD file by the BIDS inheritance principle (a simple form).
+
+    Sidecars from the dataset root down to the file's folder whose entities are a subset
+    of the file's (``task-<label>_bold.json`` at the root, then the file's own sidecar)
+    are merged, the deepest winning.
+    """
+    bold_file = Path(bold_file)
+    name = bold_file.name.split(".")[0]
+    entities = set(name.split("_")[:-1])
+    folders = [bold_file.parent]
+    for parent in bold_file.parents:
+        folders.append(parent)
+        if (parent / "dataset_description.json").exists() or parent == parent.parent:
+            break
+    metadata = {}
+    for folder in reversed(dict.fromkeys(folders)):
+        for sidecar in sorted(folder.glob("*_bold.json")):
+            parts = sidecar.name[: -len("_bold.json")].split("_")
+            if set(parts) <= entities:
+                metadata.update(_read_json(sidecar))
+    return metadata
+
+
 def read_repetition_time(bold_file) -> float:
-    """RepetitionTime from the JSON sidecar (BIDS), else from the NIfTI header."""
-    sidecar = Path(str(bold_file).replace(".nii.gz", ".json").replace(".nii", ".json"))
-    if sidecar.exists():
+    """RepetitionTime from the JSON sidecars (BIDS inheritance), else from the header."""
+    tr = read_bold_metadata(bold_file).get("RepetitionTime")
+    if tr is not None:
         try:
-            tr = json.loads(sidecar.read_text()).get("RepetitionTime")
-        except json.JSONDecodeError as err:
-            raise InputDataError(f"{sidecar}: invalid JSON ({err})") from err
-        if tr is not None:
             return float(tr)
+        except (TypeError, ValueError) as err:
+            raise InputDataError(f"{bold_file}: RepetitionTime {tr!r} is not a number") from err
     zooms = nib.load(bold_file).header.get_zooms()
     if len(zooms) < 4 or zooms[3] <= 0:
         raise InputDataError(f"{bold_file}: no RepetitionTime in the sidecar nor the header")

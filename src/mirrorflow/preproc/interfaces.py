@@ -1,4 +1,5 @@
-"""Nipype interfaces around the Python tools that replace FSL/AFNI/ANTs binaries here.
+"""Nipype interfaces of the anatomical steps (brain extraction, ANTs registration) and the
+generic ones (smoothing, temporal mean, derivative sinks); BOLD steps are in ``bold``.
 
 Each interface is a small :class:`~nipype.interfaces.base.SimpleInterface`: an input spec,
 an output spec and one ``_run_interface`` that writes into ``runtime.cwd``.
@@ -12,7 +13,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pandas as pd
 from nipype.interfaces.base import (
     BaseInterfaceInputSpec,
     File,
@@ -24,11 +24,9 @@ from nipype.interfaces.base import (
 
 __all__ = [
     "AntsRegistration",
-    "ApplyTransformsSeries",
-    "BrainMask",
+    "ApplyTransforms",
+    "ComposeTransforms",
     "CopyDerivative",
-    "GatherConfounds",
-    "Realign",
     "SkullStrip",
     "Smooth",
     "TemporalMean",
@@ -37,9 +35,6 @@ __all__ = [
 #: Largest plausible brain volume (litres): a T1w image whose non-zero voxels fill less
 #: is taken as already skull-stripped.
 MAX_BRAIN_LITRES = 2.5
-
-MOTION_COLUMNS = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
-
 
 def _fname(in_file, suffix, cwd, ext=".nii") -> str:
     """Intermediate file name in ``cwd``; uncompressed NIfTI by default (gzip costs seconds
@@ -60,7 +55,6 @@ def _save_with_timing(img, reference_file, out_file) -> None:
     out.to_filename(out_file)
 
 
-
 def _seed_ants(seed: int) -> None:
     """Make ANTs registration reproducible: a fixed seed for its metric sampling.
 
@@ -73,58 +67,6 @@ def _seed_ants(seed: int) -> None:
     import ants.config
 
     ants.config.set_ants_deterministic(True, seed_value=int(seed))
-
-class _RealignInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="4D BOLD series")
-    tr = traits.Float(mandatory=True, desc="repetition time (s)")
-    slice_times = traits.List(traits.Float, desc="slice acquisition times (s); empty: none")
-    slice_axis = traits.Int(2, usedefault=True, desc="axis along which slices were acquired")
-    loops = traits.Int(1, usedefault=True, desc="realignment loops to the mean (nipy default 5)")
-    speedup = traits.Int(5, usedefault=True, desc="voxel subsampling factor while estimating")
-
-
-class _RealignOutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="motion-corrected (and slice-time corrected) series")
-    par_file = File(exists=True, desc="motion parameters: 3 translations (mm), 3 rotations (rad)")
-
-
-class Realign(SimpleInterface):
-    """Head-motion (and slice-timing, when slice times are known) correction with nipy.
-
-    Uses :class:`nipy.algorithms.registration.SpaceTimeRealign` (Roche 2011), or
-    :class:`~nipy.algorithms.registration.groupwise_registration.SpaceRealign` without
-    slice times, exposing the number of loops that nipype's ``SpaceTimeRealigner`` fixes at 5.
-    """
-
-    input_spec = _RealignInputSpec
-    output_spec = _RealignOutputSpec
-
-    def _run_interface(self, runtime):
-        from nipy import load_image, save_image
-        from nipy.algorithms.registration import SpaceTimeRealign
-        from nipy.algorithms.registration.groupwise_registration import SpaceRealign
-
-        image = load_image(self.inputs.in_file)
-        if self.inputs.slice_times:
-            realigner = SpaceTimeRealign(
-                image,
-                tr=self.inputs.tr,
-                slice_times=self.inputs.slice_times,
-                slice_info=[self.inputs.slice_axis, 1],
-            )
-        else:
-            realigner = SpaceRealign(image)
-        realigner.estimate(refscan=None, loops=self.inputs.loops, speedup=self.inputs.speedup)
-        out_file = _fname(self.inputs.in_file, "realigned", runtime.cwd)
-        save_image(realigner.resample(0), out_file)
-        _save_with_timing(nib.load(out_file), self.inputs.in_file, out_file)  # nipy drops TR
-        params = np.array(
-            [np.r_[rigid.translation, rigid.rotation] for rigid in realigner._transforms[0]]
-        )
-        par_file = _fname(self.inputs.in_file, "motion", runtime.cwd, ext=".par")
-        np.savetxt(par_file, params, fmt="%.8f")
-        self._results.update(out_file=out_file, par_file=par_file)
-        return runtime
 
 
 class _StripInputSpec(BaseInterfaceInputSpec):
@@ -157,7 +99,7 @@ class SkullStrip(SimpleInterface):
     def _run_interface(self, runtime):
         import ants
         from importlib.resources import files
-        from nilearn.image import resample_img
+        from nilearn.image import resample_img, resample_to_img
 
         img = nib.load(self.inputs.in_file)
         nonzero_litres = np.count_nonzero(np.asarray(img.dataobj)) * np.prod(
@@ -187,7 +129,11 @@ class SkullStrip(SimpleInterface):
             ants.image_write(mask, mask_file)
             inside = np.asarray(nib.load(mask_file).dataobj) > 0
         else:
-            inside = resampled.get_fdata() > 0
+            # The non-zero voxels, carried by nearest neighbour (spline ringing is not brain).
+            nonzero = nib.Nifti1Image((np.asarray(img.dataobj) > 0).astype(np.uint8),
+                                      img.affine)
+            inside = resample_to_img(nonzero, resampled, interpolation="nearest",
+                                     force_resample=True, copy_header=True).get_fdata() > 0
         nib.Nifti1Image(inside.astype(np.uint8), resampled.affine).to_filename(mask_file)
         brain = np.where(inside, resampled.get_fdata(), 0).astype(np.float32)
         nib.Nifti1Image(brain, resampled.affine).to_filename(out_file)
@@ -223,6 +169,9 @@ class _RegInputSpec(BaseInterfaceInputSpec):
     moving = File(exists=True, mandatory=True, desc="moving image")
     transform = traits.Enum("Rigid", "Affine", "SyN", usedefault=True, desc="ANTs transform")
     seed = traits.Int(1, usedefault=True, desc="random seed of ANTs' metric sampling")
+    linear_iterations = traits.List(
+        traits.Int, desc="iterations of the linear stage per level (shrink 6, 4, 2, 1); "
+        "empty: antspyx's defaults (2100, 1200, 1200, 10)")
 
 
 class _RegOutputSpec(TraitedSpec):
@@ -242,8 +191,12 @@ class AntsRegistration(SimpleInterface):
         fixed = ants.image_read(self.inputs.fixed)
         moving = ants.image_read(self.inputs.moving)
         _seed_ants(self.inputs.seed)
+        options = {}
+        if self.inputs.linear_iterations:
+            options = dict(aff_iterations=tuple(self.inputs.linear_iterations),
+                           aff_shrink_factors=(6, 4, 2, 1), aff_smoothing_sigmas=(3, 2, 1, 0))
         result = ants.registration(
-            fixed=fixed, moving=moving, type_of_transform=self.inputs.transform
+            fixed=fixed, moving=moving, type_of_transform=self.inputs.transform, **options
         )
         transforms = []
         for index, path in enumerate(result["fwdtransforms"]):
@@ -257,18 +210,49 @@ class AntsRegistration(SimpleInterface):
         return runtime
 
 
-class _ApplyInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="4D series to resample")
-    reference = File(exists=True, mandatory=True, desc="target grid (3D)")
+class _ComposeInputSpec(BaseInterfaceInputSpec):
+    reference = File(exists=True, mandatory=True, desc="grid of the composed field")
     transforms = InputMultiObject(File(exists=True), mandatory=True, desc="ANTs order")
 
 
+class _ComposeOutputSpec(TraitedSpec):
+    out_file = File(exists=True, desc="one displacement field (ANTs warp) on the reference grid")
+
+
+class ComposeTransforms(SimpleInterface):
+    """Compose a chain of ANTs transforms (affine and warps) into one displacement field,
+    so that an anatomical registration of any kind is a single file."""
+
+    input_spec = _ComposeInputSpec
+    output_spec = _ComposeOutputSpec
+
+    def _run_interface(self, runtime):
+        import ants
+
+        reference = ants.image_read(self.inputs.reference)
+        prefix = os.path.join(runtime.cwd, "composed_")
+        field = ants.apply_transforms(
+            fixed=reference, moving=reference, transformlist=list(self.inputs.transforms),
+            compose=prefix,
+        )
+        self._results["out_file"] = field
+        return runtime
+
+
+class _ApplyInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="3D image to resample")
+    reference = File(exists=True, mandatory=True, desc="target grid (3D)")
+    transforms = InputMultiObject(File(exists=True), mandatory=True, desc="ANTs order")
+    interpolation = traits.Enum("linear", "nearestNeighbor", usedefault=True,
+                                desc="ANTs interpolator")
+
+
 class _ApplyOutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="series on the reference grid")
+    out_file = File(exists=True, desc="image on the reference grid")
 
 
-class ApplyTransformsSeries(SimpleInterface):
-    """Resample a 4D series once through a chain of ANTs transforms (linear interpolation)."""
+class ApplyTransforms(SimpleInterface):
+    """Resample a 3D image through a chain of ANTs transforms (antspyx)."""
 
     input_spec = _ApplyInputSpec
     output_spec = _ApplyOutputSpec
@@ -276,44 +260,18 @@ class ApplyTransformsSeries(SimpleInterface):
     def _run_interface(self, runtime):
         import ants
 
-        moving = ants.image_read(self.inputs.in_file)
-        reference = ants.image_read(self.inputs.reference)
         out = ants.apply_transforms(
-            fixed=reference,
-            moving=moving,
+            fixed=ants.image_read(self.inputs.reference),
+            moving=ants.image_read(self.inputs.in_file),
             transformlist=list(self.inputs.transforms),
-            interpolator="linear",
-            imagetype=3,
+            interpolator=self.inputs.interpolation,
         )
         out_file = _fname(self.inputs.in_file, "space", runtime.cwd)
         ants.image_write(out, out_file)
-        _save_with_timing(nib.load(out_file), self.inputs.in_file, out_file)
-        self._results["out_file"] = out_file
-        return runtime
-
-
-class _MaskInputSpec(BaseInterfaceInputSpec):
-    in_file = File(exists=True, mandatory=True, desc="4D series in template space")
-    template_mask = File(exists=True, mandatory=True, desc="template brain mask, same grid")
-
-
-class _MaskOutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="brain mask: template brain with BOLD coverage")
-
-
-class BrainMask(SimpleInterface):
-    """Brain mask of a normalised run: the template brain where the BOLD series has signal."""
-
-    input_spec = _MaskInputSpec
-    output_spec = _MaskOutputSpec
-
-    def _run_interface(self, runtime):
-        img = nib.load(self.inputs.in_file)
-        mean = np.asarray(img.dataobj, dtype=np.float32).mean(axis=-1)
-        template = np.asarray(nib.load(self.inputs.template_mask).dataobj) > 0
-        covered = mean > 0.2 * np.percentile(mean[template], 50)
-        out_file = _fname(self.inputs.in_file, "mask", runtime.cwd)
-        nib.Nifti1Image((template & covered).astype(np.uint8), img.affine).to_filename(out_file)
+        if self.inputs.interpolation == "nearestNeighbor":
+            img = nib.load(out_file)
+            mask = (np.asarray(img.dataobj) > 0).astype(np.uint8)
+            nib.Nifti1Image(mask, img.affine).to_filename(out_file)
         self._results["out_file"] = out_file
         return runtime
 
@@ -339,42 +297,6 @@ class Smooth(SimpleInterface):
         out_file = _fname(self.inputs.in_file, "smooth", runtime.cwd)
         smoothed = smooth_img(self.inputs.in_file, self.inputs.fwhm or None)
         _save_with_timing(smoothed, self.inputs.in_file, out_file)
-        self._results["out_file"] = out_file
-        return runtime
-
-
-class _ConfoundsInputSpec(BaseInterfaceInputSpec):
-    par_file = File(exists=True, mandatory=True, desc="nipy motion parameters")
-    fd_file = File(exists=True, mandatory=True, desc="framewise displacement (nipype)")
-    dvars_file = File(exists=True, mandatory=True, desc="DVARS, all variants (nipype)")
-
-
-class _ConfoundsOutputSpec(TraitedSpec):
-    out_file = File(exists=True, desc="confounds TSV with fMRIPrep column names")
-
-
-class GatherConfounds(SimpleInterface):
-    """Collect motion, derivatives, FD and DVARS into one BIDS confounds table.
-
-    Columns follow fMRIPrep: ``trans_x`` ... ``rot_z`` (mm, rad), ``*_derivative1``,
-    ``framewise_displacement`` (Power et al. 2012), ``dvars`` and ``std_dvars``.
-    """
-
-    input_spec = _ConfoundsInputSpec
-    output_spec = _ConfoundsOutputSpec
-
-    def _run_interface(self, runtime):
-        motion = pd.DataFrame(np.loadtxt(self.inputs.par_file, ndmin=2), columns=MOTION_COLUMNS)
-        derivatives = motion.diff().add_suffix("_derivative1")
-        fd = np.r_[np.nan, np.loadtxt(self.inputs.fd_file, skiprows=1, ndmin=1)]
-        dvars = np.loadtxt(self.inputs.dvars_file, skiprows=1, ndmin=2)
-        table = pd.concat([motion, derivatives], axis=1)
-        table["framewise_displacement"] = fd
-        # nipype's ComputeDVARS "all" file: std DVARS, non-standardised DVARS, voxelwise std.
-        table["std_dvars"] = np.r_[np.nan, dvars[:, 0]]
-        table["dvars"] = np.r_[np.nan, dvars[:, 1]]
-        out_file = os.path.join(runtime.cwd, "desc-confounds_timeseries.tsv")
-        table.to_csv(out_file, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
         self._results["out_file"] = out_file
         return runtime
 
@@ -407,7 +329,12 @@ class CopyDerivative(SimpleInterface):
         tmp = target.with_name(f".{target.name}.tmp")
         if target.name.endswith(".nii.gz") and not self.inputs.in_file.endswith(".nii.gz"):
             tmp = tmp.with_name(tmp.name + ".nii.gz")  # nibabel compresses by extension
-            nib.save(nib.load(self.inputs.in_file), tmp)
+            img = nib.load(self.inputs.in_file)
+            if img.ndim == 4 and np.issubdtype(img.get_data_dtype(), np.floating):
+                # Series as int16 with nibabel's scale factor (steps of range / 65535: far
+                # below the noise): half the bytes to compress and store.
+                img.header.set_data_dtype(np.int16)
+            nib.save(img, tmp)
         else:
             shutil.copyfile(self.inputs.in_file, tmp)
         os.replace(tmp, target)

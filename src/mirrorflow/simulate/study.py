@@ -18,6 +18,13 @@ Generative model, per subject *i* and run:
   imitation activity grows by ``eq_slope`` per SD of EQ in premotor and somatosensory cortex
   and by ``accuracy_slope`` per SD of accuracy in premotor cortex and insula.
 * Behaviour: EQ and accuracy drawn from a bivariate normal with correlation ``eq_accuracy_r``.
+
+Layouts (``SimulationParams.layout``): ``"raw"`` writes the scanner-space BIDS dataset above;
+``"fmriprep"`` writes, beside a raw dataset that holds only the events and participants, the
+runs as fMRIPrep derivatives would hold them (:mod:`mirrorflow.simulate.fmriprep`): the same
+signal model computed directly on the MNI BOLD grid, with no subject affine and no head motion
+in the series, and the true motion in the confounds table. Both layouts make the same random
+draws in the same order, so behaviour, betas, events and motion are identical for a seed.
 """
 
 from __future__ import annotations
@@ -31,15 +38,24 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from mirrorflow.exceptions import ConfigError
 from mirrorflow.io.bids import bids_name, write_json, write_sidecar
-from mirrorflow.io.templates import TEMPLATE_SPACE, world_coords
+from mirrorflow.io.templates import TEMPLATE_SPACE, template_grid, world_coords
+from mirrorflow.simulate.fmriprep import (
+    check_fmriprep_dir,
+    mni_series,
+    save_image,
+    tissue_masks,
+    write_fmriprep_description,
+    write_fmriprep_run,
+)
 
-__all__ = ["PLANTED_REGIONS", "SimulationParams", "simulate_study"]
+__all__ = ["LAYOUTS", "PLANTED_REGIONS", "SimulationParams", "simulate_study"]
 
 LOGGER = logging.getLogger(__name__)
 
-
-
+#: Ways the study can be written: raw BIDS, or fMRIPrep-layout derivatives.
+LAYOUTS = ("raw", "fmriprep")
 #: Planted regions: MNI centre (mm) and radius (mm).
 PLANTED_REGIONS = {
     "insulaL": ((-38.0, 6.0, 2.0), 10.0),
@@ -87,6 +103,10 @@ class SimulationParams:
     translation_mm: float = 5.0
     scaling: float = 0.04
     seed: int = 42
+    layout: str = "raw"
+
+    def __post_init__(self) -> None:
+        _check_layout(self.layout)
 
     @property
     def n_volumes(self) -> int:
@@ -95,23 +115,47 @@ class SimulationParams:
         return int(round(seconds / self.tr))
 
 
-def simulate_study(bids_dir, truth_dir, params: SimulationParams | None = None) -> dict:
-    """Write the simulated BIDS dataset to ``bids_dir`` and its ground truth to ``truth_dir``.
+def _check_layout(layout) -> None:
+    if layout not in LAYOUTS:
+        raise ConfigError(
+            f"simulation 'layout' must be one of {list(LAYOUTS)}. {layout!r} was provided."
+        )
 
-    Returns a dict with the subject labels and a methods sentence.
+
+def simulate_study(
+    bids_dir, truth_dir, params: SimulationParams | None = None, fmriprep_dir=None
+) -> dict:
+    """Write the simulated study to ``bids_dir`` (and ``fmriprep_dir``), truth to ``truth_dir``.
+
+    With layout ``"raw"`` ``bids_dir`` gets everything. With ``"fmriprep"`` it gets all but the
+    T1w and BOLD images, and ``fmriprep_dir`` (required) gets per run the ``desc-preproc_bold``,
+    ``desc-brain_mask`` and ``boldref`` images in :data:`TEMPLATE_SPACE` (res ``bold_voxel_mm``),
+    the ``desc-confounds_timeseries`` table and a dataset description. ``truth_dir`` is the
+    same for both. Returns a dict with the subject labels, the layout and a methods sentence.
+    Raises :class:`ConfigError` (a ``ValueError``) if ``fmriprep_dir`` does not fit the layout.
+
+    .. versionchanged:: 0.1.0
+       Added ``fmriprep_dir`` and the ``"fmriprep"`` layout.
     """
     params = params or SimulationParams()
+    _check_layout(params.layout)
     bids_dir, truth_dir = Path(bids_dir), Path(truth_dir)
+    fmriprep_dir = check_fmriprep_dir(fmriprep_dir, bids_dir, params.layout)
     rng = np.random.default_rng(params.seed)
     anat = _MniAnatomy.load(params.bold_voxel_mm)
     behaviour = _behaviour(params, rng)
     behaviour = behaviour.assign(z_eq=_zscore(behaviour["eq"]), z_acc=_zscore(behaviour["accuracy"]))
     _write_dataset_files(bids_dir, params, behaviour)
+    if fmriprep_dir is not None:
+        write_fmriprep_description(fmriprep_dir, bids_dir)
+        anat.tissue = tissue_masks(anat.brain, anat.epi_affine)
     records = []
     for index, row in behaviour.iterrows():
         sub = row["participant_id"].removeprefix("sub-")
         sub_rng = np.random.default_rng([params.seed, index])
-        records.append(_simulate_subject(bids_dir, sub, row, params, anat, sub_rng))
+        records.append(
+            _simulate_subject(bids_dir, fmriprep_dir, sub, row, params, anat, sub_rng, index)
+        )
     _write_truth(truth_dir, params, anat, behaviour, records)
     methods = (
         f"A study of {params.n_subjects} participants was simulated with mirrorflow (seed "
@@ -119,9 +163,15 @@ def simulate_study(bids_dir, truth_dir, params: SimulationParams | None = None) 
         f"{params.bold_voxel_mm} mm voxels) with {params.n_blocks} alternating imitate and "
         f"mismatch blocks of {params.block_duration} s, noise {params.noise_percent}% (AR(1) "
         f"{params.ar1}), and planted effects in bilateral insula, premotor and somatosensory "
-        "cortex."
+        "cortex"
     )
-    return {"subjects": list(behaviour["participant_id"]), "methods": methods}
+    if fmriprep_dir is not None:
+        methods += (
+            f"; runs were written motion-free in {TEMPLATE_SPACE} in the file layout of "
+            "fMRIPrep derivatives (an imitation, not fMRIPrep output)"
+        )
+    return {"subjects": list(behaviour["participant_id"]), "layout": params.layout,
+            "methods": methods + "."}
 
 
 # --------------------------------------------------------------------------- anatomy
@@ -129,35 +179,33 @@ def simulate_study(bids_dir, truth_dir, params: SimulationParams | None = None) 
 
 @dataclass
 class _MniAnatomy:
-    """The MNI template at 2 mm (T1w) and at the BOLD resolution (baseline EPI, regions)."""
+    """The MNI template at 2 mm (T1w) and on the BOLD grid, which is
+    :func:`~mirrorflow.io.templates.template_grid` at the BOLD resolution (baseline EPI,
+    brain mask where the smoothed template brain is at least half inside, regions)."""
 
     t1: nib.Nifti1Image
     epi_affine: np.ndarray
     baseline: np.ndarray
     coords: np.ndarray
+    brain: np.ndarray
+    tissue: dict | None = None
 
     @classmethod
     def load(cls, voxel_mm: float) -> _MniAnatomy:
         from nilearn.datasets import load_mni152_gm_template, load_mni152_template
-        from nilearn.image import resample_img
+        from nilearn.image import resample_to_img
 
         t1 = load_mni152_template(resolution=2)
-        target = np.diag([voxel_mm] * 3)
-        gm = resample_img(
-            load_mni152_gm_template(resolution=2),
-            target_affine=target,
-            interpolation="continuous",
-            force_resample=True,
-            copy_header=True,
-        )
-        brain = resample_img(
-            t1, target_affine=target, interpolation="continuous",
+        grid = template_grid(voxel_mm)
+        gm = resample_to_img(
+            load_mni152_gm_template(resolution=2), grid, interpolation="continuous",
             force_resample=True, copy_header=True,
         )
-        inside = ndimage.gaussian_filter((brain.get_fdata() > 0.05).astype(float), 0.7)
+        inside = ndimage.gaussian_filter((grid.get_fdata() > 0.05).astype(float), 0.7)
         baseline = 1000.0 * inside * (0.75 + 0.35 * np.clip(gm.get_fdata(), 0, 1))
-        coords = world_coords(baseline.shape, gm.affine)
-        return cls(t1=t1, epi_affine=gm.affine, baseline=baseline, coords=coords)
+        coords = world_coords(baseline.shape, grid.affine)
+        return cls(t1=t1, epi_affine=grid.affine, baseline=baseline, coords=coords,
+                   brain=inside >= 0.5)
 
     def sphere(self, name: str, coords: np.ndarray | None = None) -> np.ndarray:
         centre, radius = PLANTED_REGIONS[name]
@@ -284,59 +332,90 @@ def _resample(volume, src_affine, dst_affine, dst_shape, world) -> np.ndarray:
     )
 
 
-def _simulate_subject(bids_dir, sub, row, params, anat, rng) -> dict:
+def _simulate_subject(bids_dir, fmriprep_dir, sub, row, params, anat, rng, index) -> dict:
+    """Simulate one subject with ``rng``; both layouts make the same draws in the same order.
+
+    The fMRIPrep layout draws (and drops) the scanner-space T1w and noise too, so that the
+    stream stays aligned; its MNI-grid noise comes from its own seed ``(seed, index, run)``.
+    """
+    raw = fmriprep_dir is None
     subject_affine = _subject_affine(params, rng)
     # T1w: template brain moved into the scanner, with a smooth bias field and noise.
     t1_affine, t1_shape = _scanner_grid(subject_affine, (180, 216, 180), 2.0)
-    t1 = _resample(anat.t1.get_fdata(), anat.t1.affine, t1_affine, t1_shape, subject_affine)
-    bias = 1 + 0.1 * np.linspace(-1, 1, t1_shape[2])[None, None, :]
-    # A skull-stripped T1w (zero outside the brain), as many shared datasets provide.
-    t1 = np.where(t1 > 0.01, 1000 * t1 * bias + rng.normal(0, 10, t1_shape), 0).clip(0)
-    anat_dir = bids_dir / f"sub-{sub}" / "anat"
-    anat_dir.mkdir(parents=True, exist_ok=True)
-    t1_file = anat_dir / bids_name(sub=sub, suffix="T1w")
-    _save(t1.astype(np.int16), t1_affine, t1_file, zooms=(2.0, 2.0, 2.0))
-    write_sidecar(t1_file, {"Modality": "MR", "Simulated": True})
+    if raw:
+        t1 = _resample(anat.t1.get_fdata(), anat.t1.affine, t1_affine, t1_shape, subject_affine)
+        bias = 1 + 0.1 * np.linspace(-1, 1, t1_shape[2])[None, None, :]
+        # A skull-stripped T1w (zero outside the brain), as many shared datasets provide.
+        t1 = np.where(t1 > 0.01, 1000 * t1 * bias + rng.normal(0, 10, t1_shape), 0).clip(0)
+        anat_dir = bids_dir / f"sub-{sub}" / "anat"
+        anat_dir.mkdir(parents=True, exist_ok=True)
+        t1_file = anat_dir / bids_name(sub=sub, suffix="T1w")
+        save_image(t1.astype(np.int16), t1_affine, t1_file, zooms=(2.0, 2.0, 2.0))
+        write_sidecar(t1_file, {"Modality": "MR", "Simulated": True})
+    else:
+        _skip_normals(rng, int(np.prod(t1_shape)))
 
     betas, table = _subject_betas(params, anat, rng, row["z_eq"], row["z_acc"])
     bold_affine, bold_shape = _scanner_grid(subject_affine, (176, 208, 168), params.bold_voxel_mm)
-    centre = bold_affine[:3, :3] @ ((np.array(bold_shape) - 1) / 2) + bold_affine[:3, 3]
     motions = []
+    func_dir = bids_dir / f"sub-{sub}" / "func"
+    func_dir.mkdir(parents=True, exist_ok=True)
     for run in range(1, params.n_runs + 1):
         events = _events(params, rng)
         regressors = _regressors(events, params)
         motion = _motion(params, rng)
         frame_times = np.arange(params.n_volumes) * params.tr
         drift = 0.01 * np.cos(np.pi * frame_times / frame_times[-1]) * rng.normal()
-        noise = _ar1_noise(params, rng, bold_shape)
-        data = np.empty(bold_shape + (params.n_volumes,), dtype=np.float32)
-        for t in range(params.n_volumes):
-            change = (
-                betas["imitate"] * regressors["imitate"][t]
-                + betas["mismatch"] * regressors["mismatch"][t]
-            ) / 100.0
-            volume = anat.baseline * (1 + change + drift[t])
-            head = _rigid(motion[t, 3:], motion[t, :3], centre) @ subject_affine
-            data[..., t] = _resample(volume, anat.epi_affine, bold_affine, bold_shape, head)
-        signal = data.mean(axis=-1, keepdims=True)
-        data += noise * (signal * params.noise_percent / 100.0 + 5.0)
-        func_dir = bids_dir / f"sub-{sub}" / "func"
-        func_dir.mkdir(parents=True, exist_ok=True)
         entities = dict(sub=sub, task=params.task, run=run)
-        bold_file = func_dir / bids_name(suffix="bold", **entities)
-        _save(
-            np.clip(np.round(data + 100), 0, 32767).astype(np.int16),
-            bold_affine,
-            bold_file,
-            zooms=(params.bold_voxel_mm,) * 3 + (params.tr,),
-        )
-        write_sidecar(bold_file, {"RepetitionTime": params.tr, "TaskName": params.task})
+        if raw:
+            noise = _ar1_noise(params, rng, bold_shape)
+            data = _scanner_bold(params, anat, betas, regressors, drift, motion,
+                                 subject_affine, bold_affine, noise)
+            bold_file = func_dir / bids_name(suffix="bold", **entities)
+            save_image(data, bold_affine, bold_file, (params.bold_voxel_mm,) * 3 + (params.tr,))
+            write_sidecar(bold_file, {"RepetitionTime": params.tr, "TaskName": params.task})
+        else:
+            _skip_normals(rng, int(np.prod(bold_shape)) * params.n_volumes)
+            noise = _ar1_noise(params, np.random.default_rng([params.seed, index, run]),
+                               anat.baseline.shape)
+            data = mni_series(anat.baseline, betas, regressors, drift, noise,
+                              params.noise_percent)
+            write_fmriprep_run(
+                fmriprep_dir / f"sub-{sub}" / "func", entities=entities, space=TEMPLATE_SPACE,
+                res=f"{params.bold_voxel_mm:g}", data=data, affine=anat.epi_affine,
+                masks=anat.tissue, motion=motion, tr=params.tr, task=params.task,
+            )
         events.to_csv(
             func_dir / bids_name(suffix="events", extension=".tsv", **entities),
             sep="\t", index=False, float_format="%.2f",
         )
         motions.append(motion)
     return {"sub": sub, "affine": subject_affine, "betas": table, "motion": motions}
+
+
+def _scanner_bold(params, anat, betas, regressors, drift, motion, subject_affine, bold_affine,
+                  noise) -> np.ndarray:
+    """The int16 series in the scanner: each volume moved by the subject affine and motion."""
+    bold_shape = noise.shape[:3]
+    centre = bold_affine[:3, :3] @ ((np.array(bold_shape) - 1) / 2) + bold_affine[:3, 3]
+    data = np.empty(bold_shape + (params.n_volumes,), dtype=np.float32)
+    for t in range(params.n_volumes):
+        change = (
+            betas["imitate"] * regressors["imitate"][t]
+            + betas["mismatch"] * regressors["mismatch"][t]
+        ) / 100.0
+        volume = anat.baseline * (1 + change + drift[t])
+        head = _rigid(motion[t, 3:], motion[t, :3], centre) @ subject_affine
+        data[..., t] = _resample(volume, anat.epi_affine, bold_affine, bold_shape, head)
+    signal = data.mean(axis=-1, keepdims=True)
+    data += noise * (signal * params.noise_percent / 100.0 + 5.0)
+    return np.clip(np.round(data + 100), 0, 32767).astype(np.int16)
+
+
+def _skip_normals(rng, count: int, chunk: int = 1 << 22) -> None:
+    """Advance ``rng`` past ``count`` standard normal draws (in chunks, to bound memory)."""
+    for start in range(0, count, chunk):
+        rng.standard_normal(min(chunk, count - start))
 
 
 def _ar1_noise(params, rng, shape) -> np.ndarray:
@@ -346,15 +425,6 @@ def _ar1_noise(params, rng, shape) -> np.ndarray:
     for t in range(1, params.n_volumes):
         noise[..., t] = params.ar1 * noise[..., t - 1] + scale * noise[..., t]
     return noise
-
-
-def _save(data, affine, path, zooms) -> None:
-    img = nib.Nifti1Image(data, affine)
-    img.header.set_zooms(zooms)
-    img.header.set_xyzt_units("mm", "sec")
-    img.header.set_qform(affine, code=1)
-    img.header.set_sform(affine, code=1)
-    nib.save(img, path)
 
 
 # --------------------------------------------------------------------------- dataset files

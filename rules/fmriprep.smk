@@ -1,0 +1,24 @@
+# fMRIPrep derivatives as input: each run's series, mask and confounds are checked, put on
+# the workflow's template grid and smoothed, with the same outputs as rule preproc_bold.
+
+
+rule preproc_import:
+    input:
+        bold=FMRIPREP["bold"],
+        mask=FMRIPREP["mask"],
+        confounds=FMRIPREP["confounds"],
+    output:
+        **PREPROC,
+        **PREPROC_SIDECARS,
+    log:
+        f"{OUT}/logs/preproc_import/{RUN_ID}.log",
+    conda:
+        "../envs/preproc.yaml"
+    container:
+        config["containers"]["preproc"]
+    params:
+        fwhm=config["preproc"]["fwhm"],
+        resolution=config["preproc"]["resolution"],
+        space=SPACE,
+    script:
+        "../workflow/scripts/preproc_import.py"

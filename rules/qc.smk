@@ -1,0 +1,62 @@
+# Quality control of every preprocessed run (figures and metrics), the study's QC table
+# with exclusions (a checkpoint: later stages use only the included runs), and the
+# derivatives' dataset_description.json files.
+
+
+rule preproc_qc:
+    input:
+        bold=PREPROC["bold_unsmoothed"],
+        mask=PREPROC["mask"],
+        confounds=PREPROC["confounds"],
+        boldref=PREPROC["boldref"],
+    output:
+        **QC,
+    log:
+        f"{OUT}/logs/preproc_qc/{RUN_ID}.log",
+    conda:
+        "../envs/preproc.yaml"
+    container:
+        config["containers"]["preproc"]
+    params:
+        resolution=config["preproc"]["resolution"],
+        fd_spike=config["qc"]["fd_spike"],
+    script:
+        "../workflow/scripts/preproc_qc.py"
+
+
+checkpoint preproc_qc_table:
+    input:
+        metrics=expand(QC["metrics"], zip, **RUN_PAIRS),
+    output:
+        table=QC_TABLE,
+        sidecar=sidecar(QC_TABLE),
+    log:
+        f"{OUT}/logs/preproc_qc_table/preproc_qc_table.log",
+    conda:
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
+    params:
+        runs=get_qc_run_keys(),
+        max_mean_fd=config["qc"]["max_mean_fd"],
+        fd_spike=config["qc"]["fd_spike"],
+    script:
+        "../workflow/scripts/preproc_qc_table.py"
+
+
+# JSON only: the small group environment serves every stage.
+rule derivatives_description:
+    output:
+        f"{OUT}/{{stage}}/dataset_description.json",
+    log:
+        f"{OUT}/logs/derivatives_description/{{stage}}.log",
+    wildcard_constraints:
+        stage="preproc|firstlevel|group|meta|macm",
+    conda:
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
+    params:
+        source=BIDS_DIR if LAYOUT == "raw" else FMRIPREP_DIR,
+    script:
+        "../workflow/scripts/derivatives_description.py"

@@ -1,0 +1,1 @@
+"""Per-run quality control of preprocessed BOLD runs: metrics, the QC table, figures."""

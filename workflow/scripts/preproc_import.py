@@ -1,0 +1,20 @@
+"""Rule preproc_import: bring one fMRIPrep run onto the workflow's grid and smooth it."""
+
+import logging
+import sys
+
+sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
+logging.basicConfig(stream=sys.stderr, level=logging.INFO)
+
+from mirrorflow.preproc.fmriprep import IMPORT_FIELDS, import_fmriprep_run  # noqa: E402
+
+methods = import_fmriprep_run(
+    bold_file=snakemake.input.bold,
+    mask_file=snakemake.input.mask,
+    confounds_file=snakemake.input.confounds,
+    outputs={key: snakemake.output[key] for key in IMPORT_FIELDS},
+    fwhm=snakemake.params.fwhm,
+    resolution=snakemake.params.resolution,
+    space=snakemake.params.space,
+)
+logging.info(methods)
