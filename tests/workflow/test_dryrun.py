@@ -112,3 +112,21 @@ def test_label_with_shell_characters_stops_the_dry_run(tmp_path):
     assert result.returncode != 0
     assert "'0;1' is not a valid BIDS label" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_every_rule_has_a_log_and_heavy_rules_a_benchmark():
+    import re
+
+    blocks = {}
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        text = smk.read_text()
+        starts = list(re.finditer(r"^(?:rule|checkpoint) (\w+):", text, flags=re.M))
+        for this, nxt in zip(starts, [*starts[1:], None]):
+            blocks[this.group(1)] = text[this.start(): nxt.start() if nxt else len(text)]
+    assert len(blocks) >= 18
+    for rule, block in blocks.items():
+        assert "\n    log:" in block, rule
+    # Rules whose jobs take minutes on real data (measured on this 2-core machine).
+    for rule in ("simulate_study", "preproc_anat", "preproc_bold", "firstlevel_glm",
+                 "group_model", "meta_ale", "meta_contrast", "macm_ale"):
+        assert "\n    benchmark:" in blocks[rule], rule

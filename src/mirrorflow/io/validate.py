@@ -20,23 +20,33 @@ __all__ = [
     "check_events",
     "check_participants",
     "check_t1w",
+    "open_nifti",
     "read_bold_metadata",
     "read_repetition_time",
 ]
 
 
-def _load_image(path) -> nib.Nifti1Image:
+def open_nifti(path, *, full_read: bool = False) -> nib.Nifti1Image:
+    """Open a NIfTI image, or raise :class:`InputDataError` naming the file and the problem.
+
+    With ``full_read``, the last voxel is read, which decompresses the whole file: a
+    truncated ``.nii.gz`` shows here rather than in the middle of a job.
+    """
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{path}: file does not exist")
     try:
         img = nib.load(path)
         img.header.get_data_shape()
-        # Reading the last voxel forces decompression of the whole file: truncation shows.
-        np.asarray(img.dataobj[(-1,) * len(img.shape)])
+        if full_read:
+            np.asarray(img.dataobj[(-1,) * len(img.shape)])
     except Exception as err:  # nibabel raises many types for corrupt files
         raise InputDataError(f"{path}: not a readable NIfTI image ({err})") from err
     return img
+
+
+def _load_image(path) -> nib.Nifti1Image:
+    return open_nifti(path, full_read=True)
 
 
 def _read_json(path: Path) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from mirrorflow.exceptions import InputDataError
+from mirrorflow.io.validate import open_nifti
 
 __all__ = ["DVARS_COLUMN", "FD_COLUMN", "MOTION_COLUMNS", "load_run", "read_confounds"]
 
@@ -79,13 +80,7 @@ def read_confounds(confounds_file, *, columns=(FD_COLUMN, *MOTION_COLUMNS)) -> p
 
 def _load_image(path, *, ndim: int, what: str) -> nib.Nifti1Image:
     """A NIfTI image with ``ndim`` dimensions (header only; the data stay on disk)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{path}: file does not exist")
-    try:
-        img = nib.load(path)
-    except Exception as err:  # nibabel raises many types for corrupt files
-        raise InputDataError(f"{path}: not a readable NIfTI image ({err})") from err
+    img = open_nifti(path)
     if img.ndim != ndim:
         raise InputDataError(f"{path}: expected a {ndim}D {what}, found {img.ndim}D {img.shape}")
     return img

@@ -14,12 +14,14 @@ import logging
 import os
 from pathlib import Path
 
+import matplotlib
 import nibabel as nib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mirrorflow.exceptions import InputDataError
+from mirrorflow.io.validate import open_nifti
 from mirrorflow.qc.inputs import DVARS_COLUMN, FD_COLUMN, _load_image, load_run, read_confounds
 
 __all__ = ["plot_carpet", "plot_motion", "plot_registration"]
@@ -45,7 +47,10 @@ def _save(fig: Figure, out_file) -> Path:
     out_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_file.with_name(f".{out_file.name}.tmp{os.getpid()}")
     try:
-        fig.savefig(tmp, format="png", dpi=_DPI, facecolor=fig.get_facecolor())
+        # "standard": the whole figure, whatever another library set in rcParams (some
+        # set savefig.bbox to "tight", which crops every figure to a different size).
+        with matplotlib.rc_context({"savefig.bbox": "standard"}):
+            fig.savefig(tmp, format="png", dpi=_DPI, facecolor=fig.get_facecolor())
         os.replace(tmp, out_file)
     finally:
         tmp.unlink(missing_ok=True)
@@ -190,13 +195,7 @@ def _read_data(img: nib.Nifti1Image, path) -> np.ndarray:
 
 def _mean_image(path) -> nib.Nifti1Image:
     """A 3D image as is, or the temporal mean of a 4D series."""
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(f"{path}: file does not exist")
-    try:
-        img = nib.load(path)
-    except Exception as err:  # nibabel raises many types for corrupt files
-        raise InputDataError(f"{path}: not a readable NIfTI image ({err})") from err
+    img = open_nifti(path)
     if img.ndim == 4 and img.shape[3] == 1:
         img = img.slicer[..., 0]
     if img.ndim not in (3, 4):
