@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config
-from mirrorflow.io.layout import StudyIndex, fmriprep_name, index_bids, index_fmriprep
+from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.qc.metrics import read_included_runs
 from snakemake.utils import validate

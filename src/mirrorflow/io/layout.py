@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.io.bids import check_label
+from mirrorflow.io.bids import bids_name, check_label
 
-__all__ = ["StudyIndex", "fmriprep_name", "index_bids", "index_fmriprep"]
+__all__ = ["StudyIndex", "index_bids", "index_fmriprep"]
 
 _LABEL = r"[A-Za-z0-9]+"
 _ENTITY = re.compile(rf"^(?P<key>[a-z]+)-(?P<value>{_LABEL})$")
@@ -142,9 +142,8 @@ def _companions(func_dir: Path, names) -> None:
             raise InputDataError(f"{func_dir / name}: file does not exist")
 
 
-def _prefix(sub, ses, task, run) -> str:
-    ses_part = f"_ses-{ses}" if ses else ""
-    return f"sub-{sub}{ses_part}_task-{task}_run-{run}"
+def _events_name(sub, ses, task, run) -> str:
+    return bids_name(sub=sub, ses=ses, task=task, run=run, suffix="events", extension=".tsv")
 
 
 def _check_dataset(root: Path, what: str) -> None:
@@ -186,7 +185,7 @@ def index_bids(
             found += _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii",
                                 extra={}, runs=wanted_runs)
             if events:
-                _companions(func, [f"{_prefix(sub, ses, task, r)}_events.tsv" for _, r in found])
+                _companions(func, [_events_name(sub, ses, task, r) for _, r in found])
             pairs += found
         if not pairs:
             if subjects:
@@ -218,12 +217,6 @@ def _find_t1w(bids_dir: Path, sub: str) -> str:
     raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no T1w image (anat/*_T1w.nii.gz)")
 
 
-def fmriprep_name(sub, ses, task, run, *, space, res, desc, suffix) -> str:
-    """File name of an fMRIPrep output in a template space."""
-    res_part = f"_res-{res}" if res else ""
-    return f"{_prefix(sub, ses, task, run)}_space-{space}{res_part}_desc-{desc}_{suffix}"
-
-
 def index_fmriprep(
     fmriprep_dir, *, bids_dir, task: str, space: str, res=None, subjects=(), sessions=(),
     runs=(),
@@ -253,13 +246,14 @@ def index_fmriprep(
                 name
                 for _, run in found
                 for name in (
-                    fmriprep_name(sub, ses, task, run, space=space, res=res, desc="brain",
-                                  suffix="mask.nii.gz"),
-                    f"{_prefix(sub, ses, task, run)}_desc-confounds_timeseries.tsv",
+                    bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
+                              desc="brain", suffix="mask"),
+                    bids_name(sub=sub, ses=ses, task=task, run=run, desc="confounds",
+                              suffix="timeseries", extension=".tsv"),
                 )
             ])
             _companions(_func_dir(bids_dir, sub, ses),
-                        [f"{_prefix(sub, ses, task, r)}_events.tsv" for _, r in found])
+                        [_events_name(sub, ses, task, r) for _, r in found])
             pairs += found
         if not pairs:
             if subjects:
