@@ -178,7 +178,10 @@ def slurm_cluster(tmp_path_factory):
 
     The configuration goes to /etc/slurm/slurm.conf, where the executor plugin's job
     steps look (they drop SLURM_CONF from the environment of their nested srun); a
-    slurm.conf that this fixture did not write is never replaced."""
+    slurm.conf that this fixture did not write is never replaced, and the one it wrote is
+    removed at teardown: left behind, it points every later ``scontrol`` at a dead
+    controller, and the SLURM executor plugin runs ``scontrol show config`` (10 s timeout)
+    in every Snakemake invocation, even local ones."""
     ensure_debian_packages("slurm-wlm", "munge")
     root = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool", "munge"):
@@ -217,6 +220,7 @@ def slurm_cluster(tmp_path_factory):
                     os.kill(int(pidfile.read_text()), signal.SIGTERM)
                 except (ProcessLookupError, ValueError):
                     pass
+        conf.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
