@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
-from mirrorflow.io.config import check_config
+from mirrorflow.io.config import check_config, group_models
 from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.qc.metrics import read_included_runs
@@ -81,6 +81,7 @@ wildcard_constraints:
     run="[A-Za-z0-9]+",
     contrast="[A-Za-z0-9]+",
     model="[A-Za-z0-9]+",
+    shard="[0-9]+",
     category="|".join(config["meta"]["categories"]),
 
 
@@ -178,6 +179,19 @@ GROUP_DESIGN = bids_path(
     suffix="design",
     extension=".tsv",
 )
+GROUP_CLUSTERS = bids_path(
+    f"{OUT}/group", desc="thresholded", suffix="clusters", extension=".tsv", **_GR
+)
+GROUP_LOGP = bids_path(f"{OUT}/group", stat="logp", desc="fwe", suffix="statmap", **_GR)
+GROUP_NULL = bids_path(
+    f"{OUT}/group/nulls",
+    task=TASK,
+    contrast="{contrast}",
+    model="{model}",
+    shard="{shard}",
+    suffix="null",
+    extension=".npz",
+)
 GROUP_MASK = bids_path(
     f"{OUT}/group", task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
 )
@@ -196,6 +210,19 @@ GROUP_OVERLAP = bids_path(
     desc="conjunction",
     suffix="statmap",
 )
+OVERLAP_CLUSTERS = bids_path(
+    f"{OUT}/group",
+    task=TASK,
+    contrast=OVERLAP_CONTRAST,
+    model=OVERLAP_MODEL,
+    desc="conjunction",
+    suffix="clusters",
+    extension=".tsv",
+)
+# (contrast, model) -> spec of every group model (mirrorflow.io.config.group_models).
+GROUP_MODELS = group_models(config)
+INFERENCE = config["group"]["inference"]
+PERMUTATION = INFERENCE["method"] == "permutation"
 BEHAVIOUR = bids_path(
     f"{OUT}/group/behaviour",
     desc="{x}X{y}".format(**config["behaviour"]),
@@ -345,26 +372,33 @@ def get_group_masks(wildcards):
     return expand(FIRSTLEVEL_MASK, sub=get_included_subjects())
 
 
+def get_group_model(wildcards):
+    """The spec of the wildcards' group model."""
+    return GROUP_MODELS[(wildcards.contrast, wildcards.model)]
+
+
 def get_group_maps(wildcards):
-    """First-level effect maps of the included subjects for the wildcard's contrast."""
-    contrast = get_model_contrast(wildcards)
+    """First-level effect maps of the included subjects that enter the wildcards' group
+    model, contrast after contrast (a paired model: all first maps, then all second)."""
+    subjects = get_included_subjects()
+    return [
+        FIRSTLEVEL_MAP.format(sub=sub, contrast=contrast, stat="effect")
+        for contrast in get_group_model(wildcards)["contrasts"]
+        for sub in subjects
+    ]
+
+
+def get_null_shards(wildcards):
+    """The permutation null shards of the wildcards' group model (none unless the
+    inference method is permutation)."""
+    if not PERMUTATION:
+        return []
     return expand(
-        FIRSTLEVEL_MAP, sub=get_included_subjects(), contrast=contrast, stat="effect"
+        GROUP_NULL,
+        contrast=wildcards.contrast,
+        model=wildcards.model,
+        shard=range(INFERENCE["shards"]),
     )
-
-
-def get_model_contrast(wildcards):
-    """The first-level contrast a group model tests."""
-    if wildcards.model == "onesample":
-        return wildcards.contrast
-    return config["group"]["regressions"][wildcards.model]["contrast"]
-
-
-def get_covariate(wildcards):
-    """participants.tsv column of a regression model (None for one-sample models)."""
-    if wildcards.model == "onesample":
-        return None
-    return config["group"]["regressions"][wildcards.model]["covariate"]
 
 
 def get_overlap_inputs(wildcards):
@@ -377,18 +411,15 @@ def get_overlap_inputs(wildcards):
 
 def get_final_output():
     """Every final product of the workflow."""
-    group = config["group"]
     targets = [
         f"{OUT}/{stage}/dataset_description.json"
         for stage in ("preproc", "firstlevel", "group", "meta", "macm")
     ]
     targets.append(QC_TABLE)
-    targets += expand(GROUP_THR, contrast=group["onesample"], model="onesample")
-    targets += [
-        GROUP_THR.format(contrast=spec["contrast"], model=name)
-        for name, spec in group["regressions"].items()
-    ]
-    targets.append(GROUP_OVERLAP)
+    for contrast, model in GROUP_MODELS:
+        targets.append(GROUP_THR.format(contrast=contrast, model=model))
+        targets.append(GROUP_CLUSTERS.format(contrast=contrast, model=model))
+    targets += [GROUP_OVERLAP, OVERLAP_CLUSTERS]
     targets.append(BEHAVIOUR)
     targets += get_meta_output()
     return targets

@@ -25,9 +25,7 @@ rule group_model:
         qc=QC_TABLE,
     output:
         z=GROUP_Z,
-        thresholded=GROUP_THR,
         z_sidecar=sidecar(GROUP_Z),
-        thresholded_sidecar=sidecar(GROUP_THR),
         design=GROUP_DESIGN,
     log:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
@@ -39,10 +37,69 @@ rule group_model:
         config["containers"]["group"]
     params:
         subjects=get_included_subjects,
-        covariate=get_covariate,
-        threshold=config["group"]["threshold"],
+        spec=get_group_model,
     script:
         "../workflow/scripts/group_model.py"
+
+
+# Permutation inference only: one job per shard of the permutation blocks.
+rule group_null:
+    input:
+        maps=get_group_maps,
+        mask=GROUP_MASK,
+        participants=PARTICIPANTS,
+        qc=QC_TABLE,
+    output:
+        GROUP_NULL,
+    log:
+        f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.log",
+    benchmark:
+        f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv"
+    conda:
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
+    params:
+        subjects=get_included_subjects,
+        spec=get_group_model,
+        inference=INFERENCE,
+    script:
+        "../workflow/scripts/group_null.py"
+
+
+rule group_threshold:
+    input:
+        z=GROUP_Z,
+        maps=get_group_maps,
+        mask=GROUP_MASK,
+        participants=PARTICIPANTS,
+        qc=QC_TABLE,
+        nulls=get_null_shards,
+    output:
+        **(
+            {"logp": GROUP_LOGP, "logp_sidecar": sidecar(GROUP_LOGP)}
+            if PERMUTATION
+            else {}
+        ),
+        thresholded=GROUP_THR,
+        thresholded_sidecar=sidecar(GROUP_THR),
+        clusters=GROUP_CLUSTERS,
+        clusters_sidecar=sidecar(GROUP_CLUSTERS),
+    log:
+        f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.log",
+    benchmark:
+        f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv"
+    conda:
+        "../envs/group.yaml"
+    container:
+        config["containers"]["group"]
+    params:
+        subjects=get_included_subjects,
+        spec=get_group_model,
+        inference=INFERENCE,
+        atlas=config["group"]["atlas"],
+    script:
+        "../workflow/scripts/group_threshold.py"
 
 
 rule group_overlap:
@@ -51,12 +108,16 @@ rule group_overlap:
     output:
         conjunction=GROUP_OVERLAP,
         sidecar=sidecar(GROUP_OVERLAP),
+        clusters=OVERLAP_CLUSTERS,
+        clusters_sidecar=sidecar(OVERLAP_CLUSTERS),
     log:
         f"{OUT}/logs/group_overlap/group_overlap.log",
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    params:
+        atlas=config["group"]["atlas"],
     script:
         "../workflow/scripts/group_overlap.py"
 

@@ -23,8 +23,8 @@ STAGE_IMPORTS = {
     "simulate": ("mirrorflow.simulate.study", "nimare"),
     "preproc": ("mirrorflow.preproc.run, ants, nipy.algorithms.registration", None),
     "firstlevel": ("mirrorflow.glm.firstlevel", "nipype"),
-    "group": ("mirrorflow.group.maps, mirrorflow.group.overlap, mirrorflow.group.behaviour",
-              "nimare"),
+    "group": ("mirrorflow.group.maps, mirrorflow.group.overlap, mirrorflow.group.behaviour, "
+              "mirrorflow.group.inference, mirrorflow.clusters", "nimare"),
     "meta": ("mirrorflow.meta.macm, mirrorflow.meta.contrast, mirrorflow.meta.conjunction, "
              "mirrorflow.simulate.coordinates", "nipype"),
 }

@@ -28,7 +28,7 @@ def test_default_config_passes_schema_and_checks(config):
         (("preproc", "fwhm"), -1, "-1 is less than the minimum of 0"),
         (("study", "source"), "fmriprp", "'fmriprp' is not one of"),
         (("study", "task"), "imitation task", "does not match"),
-        (("group", "threshold", "alpha"), 2, "greater than or equal to the maximum"),
+        (("group", "inference", "alpha"), 2, "greater than or equal to the maximum"),
     ],
 )
 def test_schema_refuses_bad_values(config, path, value, message):
@@ -70,3 +70,25 @@ def test_bids_source_needs_a_folder(config):
     config["study"]["source"] = "bids"
     with pytest.raises(ConfigError, match="study.bids_dir is required"):
         check_config(config)
+
+
+def test_paired_model_on_unknown_contrast(config):
+    config["group"]["paired"]["mismatchGtImitate"] = ["mismatch", "smile"]
+    with pytest.raises(ConfigError, match=r"group.paired.mismatchGtImitate names contrast\(s\) \['smile'\]"):
+        check_config(config)
+
+
+def test_more_permutation_shards_than_blocks(config):
+    config["group"]["inference"].update(method="permutation", n_perm=300, block=100, shards=4)
+    with pytest.raises(ConfigError, match=r"shards \(4\) exceeds the number of permutation blocks"):
+        check_config(config)
+
+
+def test_group_models_follow_the_config(config):
+    from mirrorflow.io.config import group_models
+
+    models = group_models(config)
+    assert models[("mismatchGtImitate", "paired")] == {
+        "kind": "paired", "contrasts": ["mismatch", "imitate"], "label": "mismatchGtImitate"}
+    assert models[("imitate", "eq")]["covariate"] == "eq"
+    assert ("imitate", "onesample") in models

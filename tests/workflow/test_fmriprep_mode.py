@@ -26,7 +26,7 @@ GROUP = "mismatchGtImitate"
 def _targets(out):
     return [
         f"{out}/group/task-imitation_space-MNI152NLin2009aSym_res-4_contrast-{GROUP}_"
-        "model-onesample_stat-z_desc-thresholded_statmap.nii.gz",
+        "model-paired_stat-z_desc-thresholded_statmap.nii.gz",
         f"{out}/group/behaviour/desc-eqXaccuracy_correlation.json",
     ]
 
@@ -101,5 +101,7 @@ def test_lower_fd_threshold_excludes_runs_and_reruns_only_their_dependants(study
     assert excluded["reason"].str.contains("mean FD").all()
     kept = sorted(table.loc[table["included"], "sub"].unique())
     design = pd.read_csv(next((study / "group").glob(
-        f"*contrast-{GROUP}_model-onesample_design.tsv")), sep="\t", dtype=str)
-    assert sorted(s.removeprefix("sub-") for s in design.iloc[:, 0]) == kept
+        f"*contrast-{GROUP}_model-paired_design.tsv")), sep="\t", dtype=str)
+    # Paired rows: sub-<label>_mismatch, then sub-<label>_imitate.
+    rows = [s.removeprefix("sub-").split("_")[0] for s in design["map"]]
+    assert rows == kept + kept

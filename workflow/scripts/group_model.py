@@ -1,4 +1,4 @@
-"""Rule group_model: one-sample map or regression on a covariate, and its threshold."""
+"""Rule group_model: fit one group model (one-sample, paired or regression); z map and design."""
 
 import logging
 import sys
@@ -9,21 +9,20 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 from mirrorflow.group.maps import group_model  # noqa: E402
 from mirrorflow.io.bids import write_sidecar  # noqa: E402
 
-z_img, thresholded, z_threshold, design, methods = group_model(
+z_img, design, column, methods = group_model(
     snakemake.input.maps,
+    spec=snakemake.params.spec,
     subjects=snakemake.params.subjects,
     mask_img=snakemake.input.mask,
-    threshold=snakemake.params.threshold,
     participants_file=snakemake.input.participants,
-    covariate=snakemake.params.covariate,
 )
-sidecar = {"Sources": list(snakemake.input.maps), "Description": methods}
 z_img.to_filename(snakemake.output.z)
-write_sidecar(snakemake.output.z, sidecar)
-thresholded.to_filename(snakemake.output.thresholded)
 write_sidecar(
-    snakemake.output.thresholded,
-    {**sidecar, "Threshold": z_threshold, **snakemake.params.threshold},
+    snakemake.output.z,
+    {"Sources": list(snakemake.input.maps), "Description": methods, "TestedColumn": column,
+     "Model": snakemake.params.spec},
 )
-design.to_csv(snakemake.output.design, sep="\t")
+if snakemake.params.spec["kind"] != "paired":  # rows are participants
+    design = design.set_axis([f"sub-{s}" for s in design.index])
+design.rename_axis("map").to_csv(snakemake.output.design, sep="\t")
 logging.info(methods)

@@ -6,15 +6,18 @@ import sys
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from mirrorflow.clusters import COLUMNS, cluster_table  # noqa: E402
 from mirrorflow.group.overlap import conjunction  # noqa: E402
-from mirrorflow.io.bids import write_sidecar  # noqa: E402
+from mirrorflow.io.atlases import ATLASES  # noqa: E402
+from mirrorflow.io.bids import write_json, write_sidecar  # noqa: E402
 
-conjunction(list(snakemake.input)).to_filename(snakemake.output[0])
-write_sidecar(
-    snakemake.output[0],
-    {
-        "Sources": list(snakemake.input),
-        "Description": "Minimum statistic of the thresholded maps where all are positive "
-        "(conjunction null, Nichols et al. 2005).",
-    },
-)
+out = snakemake.output
+img = conjunction(list(snakemake.input))
+img.to_filename(out.conjunction)
+description = ("Minimum statistic of the thresholded maps where all are positive "
+               "(conjunction null, Nichols et al. 2005).")
+write_sidecar(out.conjunction, {"Sources": list(snakemake.input), "Description": description})
+table = cluster_table(img, atlas=snakemake.params.atlas)
+table.to_csv(out.clusters, sep="\t", index=False, na_rep="n/a")
+write_json(out.clusters_sidecar, {"Sources": [out.conjunction], "Description": description,
+                                  "Atlas": ATLASES[snakemake.params.atlas], "Columns": COLUMNS})

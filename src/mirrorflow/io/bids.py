@@ -37,6 +37,7 @@ ENTITY_ORDER = (
     "res",
     "contrast",
     "model",
+    "shard",  # not BIDS: one job's share of a permutation null (intermediate files)
     "stat",
     "desc",
 )

@@ -6,7 +6,7 @@ import re
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["check_config", "unknown_conditions"]
+__all__ = ["check_config", "group_models", "unknown_conditions"]
 
 
 def unknown_conditions(expression: str, conditions) -> list[str]:
@@ -47,6 +47,32 @@ def check_config(config: dict) -> None:
                 f"group.regressions.{name}.contrast '{spec['contrast']}' is not one of "
                 f"firstlevel.contrasts {sorted(contrasts)}"
             )
+    for name, pair in group.get("paired", {}).items():
+        unknown = [c for c in pair if c not in contrasts]
+        if unknown:
+            raise ConfigError(
+                f"group.paired.{name} names contrast(s) {unknown}, not among "
+                f"firstlevel.contrasts {sorted(contrasts)}"
+            )
+        if pair[0] == pair[1]:
+            raise ConfigError(f"group.paired.{name} compares '{pair[0]}' with itself")
+    for name in ("onesample", "paired"):
+        if name in group["regressions"]:
+            raise ConfigError(f"group.regressions.{name}: '{name}' is a reserved model name")
+    for name, spec in group["regressions"].items():
+        if spec["covariate"] in spec.get("nuisance", []):
+            raise ConfigError(
+                f"group.regressions.{name}: covariate '{spec['covariate']}' is also a "
+                "nuisance column"
+            )
+    inference = group["inference"]
+    if inference["method"] == "permutation" and inference["shards"] > -(
+        -inference["n_perm"] // inference["block"]
+    ):
+        raise ConfigError(
+            f"group.inference.shards ({inference['shards']}) exceeds the number of "
+            f"permutation blocks (n_perm {inference['n_perm']} / block {inference['block']})"
+        )
     for name in group["overlap"]:
         if name not in group["regressions"]:
             raise ConfigError(
@@ -56,3 +82,24 @@ def check_config(config: dict) -> None:
     targets = {group["regressions"][name]["contrast"] for name in group["overlap"]}
     if len(targets) != 1:
         raise ConfigError(f"group.overlap regressions must share one contrast, got {sorted(targets)}")
+
+
+def group_models(config: dict) -> dict[tuple[str, str], dict]:
+    """Every group model of the config, keyed by (contrast label, model label) as in the
+    output file names: ``kind`` (onesample, paired, regression), ``contrasts`` (the
+    first-level contrasts whose maps enter it, in order), ``label`` (the paired model's
+    name), ``covariate`` and ``nuisance`` (regressions)."""
+    group = config["group"]
+    models = {}
+    for contrast in group["onesample"]:
+        models[(contrast, "onesample")] = {"kind": "onesample", "contrasts": [contrast]}
+    for name, pair in group.get("paired", {}).items():
+        models[(name, "paired")] = {"kind": "paired", "contrasts": list(pair), "label": name}
+    for name, spec in group["regressions"].items():
+        models[(spec["contrast"], name)] = {
+            "kind": "regression",
+            "contrasts": [spec["contrast"]],
+            "covariate": spec["covariate"],
+            "nuisance": list(spec.get("nuisance", [])),
+        }
+    return models
