@@ -54,3 +54,19 @@ def test_write_json_is_atomic_and_leaves_no_temporary(tmp_path):
     path = write_json(tmp_path / "sub" / "x.json", {"b": 1, "a": [1.5]})
     assert json.loads(path.read_text()) == {"a": [1.5], "b": 1}
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_save_float_image_keeps_float_precision_whatever_the_header(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    from mirrorflow.io.bids import save_float_image
+
+    data = np.random.default_rng(0).normal(size=(5, 6, 7)).astype(np.float32)
+    img = nib.Nifti1Image(data, np.diag([4.0, 4, 4, 1]))
+    img.set_data_dtype(np.uint8)  # as nilearn's GLM outputs inherit their mask's header
+    path = save_float_image(img, tmp_path / "z.nii.gz")
+    saved = nib.load(path)
+    assert saved.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(saved.get_fdata(dtype=np.float32), data)
+    assert [p.name for p in tmp_path.iterdir()] == ["z.nii.gz"]

@@ -98,6 +98,24 @@ def test_group_maps_have_permutation_thresholds_and_labelled_cluster_tables(run)
     assert "Harvard-Oxford" in meta["Atlas"] and meta["Threshold"]["Alpha"] == 0.05
 
 
+def test_group_z_map_equals_nilearn_second_level_model_called_directly(run):
+    """The eq regression's z map equals SecondLevelModel fitted here on the workflow's
+    first-level maps with an independently built design (intercept, mean-centred EQ)."""
+    from nilearn.glm.second_level import SecondLevelModel
+
+    design = pd.read_csv(_one(run / "group", "*contrast-imitate_model-eq_design.tsv"), sep="\t")
+    participants = pd.read_csv(run / "sourcedata/simulated/bids/participants.tsv", sep="\t")
+    eq = participants.set_index("participant_id").loc[design["map"], "eq"].to_numpy(float)
+    maps = [str(_one(run / "firstlevel" / sub, "*contrast-imitate_stat-effect_statmap.nii.gz"))
+            for sub in design["map"]]
+    mask = _one(run / "group", "*desc-group_mask.nii.gz")
+    reference = SecondLevelModel(mask_img=str(mask)).fit(
+        maps, design_matrix=pd.DataFrame({"intercept": np.ones(len(eq)), "eq": eq - eq.mean()})
+    ).compute_contrast("eq", output_type="z_score")
+    z = nib.load(_one(run / "group", "*contrast-imitate_model-eq_stat-z_statmap.nii.gz"))
+    np.testing.assert_allclose(z.get_fdata(), reference.get_fdata(), rtol=1e-5, atol=1e-5)
+
+
 def test_overlap_of_eq_and_accuracy_is_in_premotor_cortex(run):
     img = _group(run, "imitate", "eqAndAccuracy", desc="conjunction")
     found = img.get_fdata() > 0

@@ -7,7 +7,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.group.maps import group_model  # noqa: E402
-from mirrorflow.io.bids import write_sidecar  # noqa: E402
+from mirrorflow.io.bids import save_float_image, write_sidecar  # noqa: E402
 
 z_img, design, column, methods = group_model(
     snakemake.input.maps,
@@ -16,7 +16,7 @@ z_img, design, column, methods = group_model(
     mask_img=snakemake.input.mask,
     participants_file=snakemake.input.participants,
 )
-z_img.to_filename(snakemake.output.z)
+save_float_image(z_img, snakemake.output.z)
 write_sidecar(
     snakemake.output.z,
     {"Sources": list(snakemake.input.maps), "Description": methods, "TestedColumn": column,

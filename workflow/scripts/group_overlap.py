@@ -9,11 +9,11 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 from mirrorflow.clusters import COLUMNS, cluster_table  # noqa: E402
 from mirrorflow.group.overlap import conjunction  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
-from mirrorflow.io.bids import write_json, write_sidecar  # noqa: E402
+from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
 
 out = snakemake.output
 img = conjunction(list(snakemake.input))
-img.to_filename(out.conjunction)
+save_float_image(img, out.conjunction)
 description = ("Minimum statistic of the thresholded maps where all are positive "
                "(conjunction null, Nichols et al. 2005).")
 write_sidecar(out.conjunction, {"Sources": list(snakemake.input), "Description": description})

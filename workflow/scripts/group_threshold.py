@@ -11,7 +11,7 @@ from mirrorflow.clusters import COLUMNS, cluster_table  # noqa: E402
 from mirrorflow.group import inference  # noqa: E402
 from mirrorflow.group.maps import group_design  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
-from mirrorflow.io.bids import write_json, write_sidecar  # noqa: E402
+from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 settings = p.inference
@@ -22,13 +22,13 @@ if settings["method"] == "permutation":
     null = inference.merge_nulls(inp.nulls, settings)
     logp, thresholded, info = inference.permutation_threshold(data, null, inp.z,
                                                               settings=settings)
-    logp.to_filename(out.logp)
+    save_float_image(logp, out.logp)
     write_sidecar(out.logp, {"Sources": [inp.z, *inp.nulls], "Description":
                              "-log10 family-wise p-value", "Threshold": info})
 else:
     thresholded, info = inference.parametric_threshold(inp.z, mask_img=inp.mask,
                                                        settings=settings)
-thresholded.to_filename(out.thresholded)
+save_float_image(thresholded, out.thresholded)
 write_sidecar(out.thresholded, {"Sources": [inp.z], "Threshold": info,
                                 "Description": info["Description"]})
 table = cluster_table(thresholded, atlas=p.atlas)

@@ -112,12 +112,12 @@ def write_first_level(
 ) -> None:
     """Write every map to ``map_template.format(contrast=..., stat=...)`` with a sidecar,
     the mask, and the runs' design matrices stacked in one TSV with a ``run`` column."""
-    from mirrorflow.io.bids import write_sidecar
+    from mirrorflow.io.bids import save_float_image, write_sidecar
 
     for contrast, stats in maps.items():
         for stat, img in stats.items():
             path = map_template.format(contrast=contrast, stat=stat)
-            img.to_filename(path)
+            save_float_image(img, path)
             write_sidecar(path, {"Contrast": contrast, "Statistic": stat,
                                  "Sources": sources, "Description": methods})
     mask.to_filename(mask_file)

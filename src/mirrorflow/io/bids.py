@@ -21,6 +21,7 @@ __all__ = [
     "check_label",
     "clean_contrast_name",
     "sidecar_path",
+    "save_float_image",
     "write_json",
     "write_sidecar",
 ]
@@ -135,3 +136,21 @@ def dataset_description(*, stage: str, source: str) -> dict:
 def bids_path(folder: str, *, suffix: str, extension: str = ".nii.gz", **entities) -> str:
     """``folder/<bids_name>``: an output path template built from entities."""
     return f"{folder}/{bids_name(suffix=suffix, extension=extension, **entities)}"
+
+
+def save_float_image(img, path) -> Path:
+    """Save a statistical map as float32, through a temporary name and an atomic rename.
+
+    nilearn's GLM and masker outputs carry the header of their mask (uint8); saved as
+    they are, nibabel would scale the floats into 256 levels."""
+    import nibabel as nib
+    import numpy as np
+
+    path = Path(path)
+    data = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float32)
+    out = nib.Nifti1Image(data, img.affine)
+    out.header.set_xyzt_units(*img.header.get_xyzt_units())
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.nii.gz")
+    out.to_filename(tmp)
+    os.replace(tmp, path)
+    return path
