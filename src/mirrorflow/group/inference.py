@@ -194,12 +194,16 @@ def null_shard(data: PermutationData, *, shard: int, shards: int, settings: dict
     # permanent generation that collections skip) makes each call ~1 ms; results unchanged.
     gc.freeze()
     null = {}
-    for b in blocks_of_shard(shard, shards, n_perm=n_perm, block=size):
-        n_block = min(size, n_perm - b * size)
-        out = _permuted_ols(data, n_perm=n_block, random_state=block_seed(settings["seed"], b),
-                            statistic=statistic,
-                            cluster_forming_p=settings["cluster_forming_p"])
-        null[b] = np.asarray(out[key], dtype=np.float64).ravel()
+    try:
+        for b in blocks_of_shard(shard, shards, n_perm=n_perm, block=size):
+            n_block = min(size, n_perm - b * size)
+            out = _permuted_ols(data, n_perm=n_block,
+                                random_state=block_seed(settings["seed"], b),
+                                statistic=statistic,
+                                cluster_forming_p=settings["cluster_forming_p"])
+            null[b] = np.asarray(out[key], dtype=np.float64).ravel()
+    finally:
+        gc.unfreeze()
     return {"blocks": sorted(null), "null": null}
 
 
@@ -280,8 +284,9 @@ def permutation_threshold(data: PermutationData, null: np.ndarray, z_img, *, set
         "PermutationBlock": settings["block"],
         "Seed": settings["seed"],
         "Description": (
-            f"Nonparametric family-wise inference with {null.size} permutations (sign "
-            "flips; nilearn permuted_ols, Freedman-Lane with covariates) on "
+            f"Nonparametric family-wise inference with {null.size} permutations (nilearn "
+            "permuted_ols: the Freedman & Lane scheme as nilearn implements it, sign flips "
+            "for one-sample and paired tests) on "
             f"{described}, one-sided, FWE p <= {alpha}."
         ),
     }
