@@ -30,13 +30,10 @@ def _atlas_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "atlases"
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _load(name: str):
-    """The atlas as 3D arrays: region index per voxel and, for probabilistic atlases,
-    the probability of that region (the most probable one); plus affine and label table.
-
-    The 4D probabilistic atlas is read once (a .nii.gz cannot be read voxel by voxel
-    without decompressing it again: ~1 s per lookup) and reduced at once."""
+    """The atlas array, affine and label table, read once per process: a .nii.gz cannot
+    be read voxel by voxel without decompressing it again (~1 s per lookup)."""
     import pandas as pd
 
     if name not in ATLASES:
@@ -44,20 +41,7 @@ def _load(name: str):
     folder = _atlas_dir()
     img = nib.load(folder / f"atlas_{name}.nii.gz")
     labels = pd.read_csv(folder / f"labels_{name}.csv").set_index("index")["name"]
-    data = np.asarray(img.dataobj)
-    if data.ndim == 4:  # probabilistic: one volume per region, in percent
-        # argmax over regions, volume by volume (the array is x-fastest; a strict > keeps
-        # the first of equal maxima, as argmax does), ~10x faster than argmax(axis=3).
-        region = np.zeros(data.shape[:3], np.int16)
-        probability = data[..., 0].copy()
-        for index in range(1, data.shape[3]):
-            volume = data[..., index]
-            better = volume > probability
-            region[better] = index
-            probability[better] = volume[better]
-    else:
-        region, probability = data.astype(np.int32), None
-    return img.affine, region, probability, labels
+    return img.affine, np.asarray(img.dataobj), labels
 
 
 def atlas_label(coordinate, *, atlas: str = "harvard_oxford", min_probability: float = 5.0
@@ -68,11 +52,12 @@ def atlas_label(coordinate, *, atlas: str = "harvard_oxford", min_probability: f
     region if its probability reaches ``min_probability``; label atlases (3D) the region
     at the voxel. ``"no_label"`` outside every region.
     """
-    affine, region, probability, labels = _load(atlas)
+    affine, data, labels = _load(atlas)
     ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), coordinate)).astype(int)
-    if np.any(ijk < 0) or np.any(ijk >= np.array(region.shape)):
+    if np.any(ijk < 0) or np.any(ijk >= np.array(data.shape[:3])):
         return "no_label"
-    index = int(region[tuple(ijk)])
-    if probability is not None:
-        return str(labels[index]) if probability[tuple(ijk)] >= min_probability else "no_label"
-    return str(labels.get(index, "no_label")) if index else "no_label"
+    value = data[tuple(ijk)]
+    if value.ndim == 1:  # probabilistic
+        best = int(np.argmax(value))
+        return str(labels[best]) if value[best] >= min_probability else "no_label"
+    return str(labels.get(int(value), "no_label")) if int(value) else "no_label"
