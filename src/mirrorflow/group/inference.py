@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import gc
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +46,7 @@ __all__ = [
     "PermutationData",
     "block_seed",
     "blocks_of_shard",
+    "frozen_gc",
     "merge_nulls",
     "null_shard",
     "parametric_threshold",
@@ -60,10 +62,38 @@ _NULL_KEYS = {"voxel": "h0_max_t", "size": "h0_max_size", "mass": "h0_max_mass",
 _SIX_CONNECTED = ndimage.generate_binary_structure(3, 1)
 
 
+_FROZEN = 0
+
+
+@contextmanager
+def frozen_gc():
+    """Freeze the interpreter's objects for the garbage collector while nilearn works.
+
+    nilearn calls ``gc.collect()`` whenever it reads an image's data (``safe_get_data``):
+    in a process holding many objects that costs ~0.1-0.5 s a call, and a permutation
+    loop unmasks one map per permutation. Frozen objects (a permanent generation that
+    collections skip) make each call ~1 ms; nothing else changes. Nestable."""
+    global _FROZEN
+    if _FROZEN == 0:
+        gc.freeze()
+    _FROZEN += 1
+    try:
+        yield
+    finally:
+        _FROZEN -= 1
+        if _FROZEN == 0:
+            gc.unfreeze()
+
+
 # ----------------------------------------------------------------------------- parametric
 def parametric_threshold(z_img, *, mask_img, settings: dict):
     """Thresholded z map and a description of the threshold (for the JSON sidecar) with
     the ``cluster`` or ``height`` method of ``settings`` (``group.inference``)."""
+    with frozen_gc():
+        return _parametric_threshold(z_img, mask_img=mask_img, settings=settings)
+
+
+def _parametric_threshold(z_img, *, mask_img, settings: dict):
     from nilearn.glm import cluster_level_inference, threshold_stats_img
 
     method = settings["method"]
@@ -141,8 +171,10 @@ def permutation_data(effect_maps, design: pd.DataFrame, column: str, *, mask_img
     tested against 0 by sign flips: the paired permutation test."""
     from nilearn.maskers import NiftiMasker
 
-    masker = NiftiMasker(mask_img=mask_img).fit()
-    target = masker.transform([m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps]).astype(np.float64)
+    with frozen_gc():
+        masker = NiftiMasker(mask_img=mask_img).fit()
+        imgs = [m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps]
+        target = masker.transform(imgs).astype(np.float64)
     if paired:
         n = len(effect_maps) // 2
         target = target[:n] - target[n:]
@@ -189,12 +221,8 @@ def null_shard(data: PermutationData, *, shard: int, shards: int, settings: dict
     ``n_perm``, ``block``, ``seed``, ``cluster_forming_p``)."""
     statistic, n_perm, size = settings["statistic"], settings["n_perm"], settings["block"]
     key = _NULL_KEYS[statistic]
-    # nilearn unmasks every permuted map through safe_get_data, which calls gc.collect():
-    # ~80 ms a call with the objects a loaded interpreter holds. Freezing them (moved to a
-    # permanent generation that collections skip) makes each call ~1 ms; results unchanged.
-    gc.freeze()
     null = {}
-    try:
+    with frozen_gc():  # nilearn unmasks every permuted map (see frozen_gc)
         for b in blocks_of_shard(shard, shards, n_perm=n_perm, block=size):
             n_block = min(size, n_perm - b * size)
             out = _permuted_ols(data, n_perm=n_block,
@@ -202,8 +230,6 @@ def null_shard(data: PermutationData, *, shard: int, shards: int, settings: dict
                                 statistic=statistic,
                                 cluster_forming_p=settings["cluster_forming_p"])
             null[b] = np.asarray(out[key], dtype=np.float64).ravel()
-    finally:
-        gc.unfreeze()
     return {"blocks": sorted(null), "null": null}
 
 
@@ -266,6 +292,11 @@ def permutation_threshold(data: PermutationData, null: np.ndarray, z_img, *, set
 
     ``null``: merged maxima (:func:`merge_nulls`); the observed statistic comes from the
     same ``permuted_ols`` call without permutations."""
+    with frozen_gc():
+        return _permutation_threshold(data, null, z_img, settings=settings)
+
+
+def _permutation_threshold(data: PermutationData, null: np.ndarray, z_img, *, settings: dict):
     statistic, alpha = settings["statistic"], settings["alpha"]
     observed = _permuted_ols(data, n_perm=0, random_state=None, statistic=statistic,
                              cluster_forming_p=settings["cluster_forming_p"])

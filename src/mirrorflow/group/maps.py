@@ -122,9 +122,13 @@ def fit_group(effect_maps, design: pd.DataFrame, *, contrast: str, mask_img=None
 
     if len(effect_maps) != len(design):
         raise ValueError(f"{len(effect_maps)} maps but {len(design)} design rows")
-    model = SecondLevelModel(mask_img=mask_img, minimize_memory=True)
-    model.fit([m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps], design_matrix=design.reset_index(drop=True))
-    return model.compute_contrast(contrast, output_type=output_type)
+    from mirrorflow.group.inference import frozen_gc
+
+    imgs = [m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps]
+    with frozen_gc():  # nilearn collects garbage for every image it reads
+        model = SecondLevelModel(mask_img=mask_img, minimize_memory=True)
+        model.fit(imgs, design_matrix=design.reset_index(drop=True))
+        return model.compute_contrast(contrast, output_type=output_type)
 
 
 def threshold_map(z_img, *, alpha: float, height_control: str, cluster_threshold: int,
