@@ -85,6 +85,13 @@ def frozen_gc():
             gc.unfreeze()
 
 
+def _z_where(z_img, keep: np.ndarray) -> nib.Nifti1Image:
+    """The z map (image or path) where ``keep``, 0 elsewhere, as float32."""
+    z_img = nib.load(str(z_img)) if isinstance(z_img, (str, Path)) else z_img
+    z = np.asarray(z_img.dataobj, dtype=np.float32)
+    return nib.Nifti1Image(np.where(keep, z, 0).astype(np.float32), z_img.affine)
+
+
 # ----------------------------------------------------------------------------- parametric
 def parametric_threshold(z_img, *, mask_img, settings: dict):
     """Thresholded z map and a description of the threshold (for the JSON sidecar) with
@@ -102,10 +109,7 @@ def _parametric_threshold(z_img, *, mask_img, settings: dict):
         z_forming = float(stats.norm.isf(settings["cluster_forming_p"]))
         tdp = cluster_level_inference(z_img, mask_img=mask_img, threshold=z_forming,
                                       alpha=alpha)
-        z = np.asarray(nib.load(z_img).dataobj if isinstance(z_img, (str, Path))
-                       else z_img.dataobj, dtype=np.float32)
-        keep = np.asarray(tdp.dataobj) > 0
-        thresholded = nib.Nifti1Image(np.where(keep, z, 0).astype(np.float32), tdp.affine)
+        thresholded = _z_where(z_img, np.asarray(tdp.dataobj) > 0)
         return thresholded, {
             "Method": "cluster",
             "Description": (
@@ -340,7 +344,5 @@ def _permutation_threshold(data: PermutationData, null: np.ndarray, z_img, *, se
                     DegreesOfFreedom=data.df)
     logp = data.masker.inverse_transform(-np.log10(p))
     keep = data.masker.inverse_transform((p <= alpha).astype(np.float32)).get_fdata() > 0
-    z = np.asarray(nib.load(str(z_img)).dataobj if isinstance(z_img, (str, Path))
-                   else z_img.dataobj, dtype=np.float32)
-    thresholded = nib.Nifti1Image(np.where(keep, z, 0).astype(np.float32), logp.affine)
+    thresholded = _z_where(z_img, keep)
     return logp, thresholded, info

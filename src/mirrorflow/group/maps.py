@@ -96,8 +96,8 @@ def group_design(spec: dict, subjects, *, participants_file=None) -> tuple[pd.Da
     if kind != "regression":
         raise ValueError(f"unknown group model kind {kind!r}; choose from {MODEL_KINDS}")
     nuisance = list(spec.get("nuisance", []))
-    numeric = [spec["covariate"]]
-    table = check_participants(participants_file, columns=numeric, subjects=subjects)
+    table = check_participants(participants_file, columns=[spec["covariate"]],
+                               subjects=subjects)
     missing = [c for c in nuisance if c not in table.columns]
     if missing:
         raise InputDataError(f"{participants_file}: missing nuisance column(s) {missing}")
