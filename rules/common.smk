@@ -8,6 +8,7 @@ from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config, group_models
 from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep
 from mirrorflow.io.templates import TEMPLATE_SPACE
+from mirrorflow.meta.inputs import check_category
 from mirrorflow.qc.metrics import read_included_runs
 from snakemake.utils import validate
 
@@ -298,6 +299,46 @@ CONTRAST_MAPS = [
 ]
 
 
+# ------------------------------------------------------------------ meta-analysis paths
+# Every category's input is checked now, before any job: a malformed Sleuth or NiMARE
+# file stops the workflow here with the file, the line and the problem.
+for _label, _spec in config["meta"]["categories"].items():
+    check_category(_label, _spec)
+META_CATEGORIES = list(config["meta"]["categories"])
+# Planted foci of the categories the simulator writes (format simulate).
+SIM_CATEGORIES = {
+    label: spec["foci"]
+    for label, spec in config["meta"]["categories"].items()
+    if spec["format"] == "simulate"
+}
+META_SIMULATED = f"{OUT}/meta/sourcedata/simulated/desc-{{category}}_coordinates.json"
+META_TRUTH = f"{OUT}/meta/sourcedata/simulated/desc-truth_foci.json"
+META_COORDS = f"{OUT}/meta/sourcedata/desc-{{category}}_coordinates.json"
+META_COORDS_SUMMARY = f"{OUT}/meta/sourcedata/desc-{{category}}_summary.json"
+MACM_REFERENCE = f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl"
+_G1, _G2 = META_CATEGORIES
+# Subtraction directions, e.g. mimicryGtContagion and contagionGtMimicry.
+CONTRAST_DIRECTIONS = [
+    f"{_G1}Gt{_G2[0].upper()}{_G2[1:]}",
+    f"{_G2}Gt{_G1[0].upper()}{_G1[1:]}",
+]
+# Output prefix of every thresholded map (its tables and figure share the prefix).
+META_PREFIX = {
+    **{label: f"{OUT}/meta/ale/meta-{label}" for label in META_CATEGORIES},
+    "conjunction": f"{OUT}/meta/conjunction/meta-conjunction",
+    **{d: f"{OUT}/meta/contrast/meta-{d}" for d in CONTRAST_DIRECTIONS},
+    "macm": f"{OUT}/macm/meta-macm",
+}
+META_THR = {
+    name: f"{prefix}_z_desc-thresholded.nii.gz" for name, prefix in META_PREFIX.items()
+}
+ALE_THR = f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz"
+META_CONTRIBUTIONS = f"{OUT}/meta/ale/meta-{{category}}_contributions.tsv"
+MACM_SEED = f"{OUT}/macm/seed/meta-macm_desc-seed_mask.nii.gz"
+MACM_EXPERIMENTS = f"{OUT}/macm/meta-macm_experiments.tsv"
+MACM_CONTRIBUTIONS = f"{OUT}/macm/meta-macm_contributions.tsv"
+
+
 # ------------------------------------------------------------------ input functions
 def get_t1w(wildcards):
     """The subject's T1w image, as the index found it."""
@@ -425,33 +466,41 @@ def get_final_output():
     return targets
 
 
-def _meta_dataset(category):
-    """NiMARE JSON coordinate file of one category: simulated, or given in config."""
-    if config["meta"]["source"] == "simulate":
-        return f"{OUT}/meta/sourcedata/desc-{category}_coordinates.json"
-    return config["meta"]["inputs"][category]
+def get_category_source(wildcards):
+    """The file a category's coordinates are read from: its Sleuth or NiMARE file, the
+    simulator's set, or the reference database (format database)."""
+    spec = config["meta"]["categories"][wildcards.category]
+    if spec["format"] == "simulate":
+        return META_SIMULATED.format(category=wildcards.category)
+    if spec["format"] == "database":
+        return MACM_REFERENCE
+    return spec["path"]
 
 
-def get_meta_dataset(wildcards):
-    """Input of meta_ale: the coordinate file of ``wildcards.category``."""
-    return _meta_dataset(wildcards.category)
+def get_category_datasets(wildcards):
+    """Normalised coordinate sets of every category, in config order (group 1 first)."""
+    return expand(META_COORDS, category=META_CATEGORIES)
 
 
-def get_meta_datasets(wildcards):
-    """Input of meta_contrast: all coordinate files, in config order (group 1 first)."""
-    return [_meta_dataset(category) for category in config["meta"]["categories"]]
+def get_macm_seed_inputs(wildcards):
+    """Inputs of the MACM seed: the conjunction map, or the configured masks."""
+    seeds = config["macm"]["seeds"]
+    if seeds["kind"] == "conjunction":
+        return {"conjunction": META_THR["conjunction"]}
+    if seeds["kind"] == "masks":
+        return {"masks": seeds["masks"]}
+    return {}
 
 
 def get_meta_output():
-    """Final products of the meta-analysis and MACM stages."""
+    """Final products of the meta-analysis and MACM stages: thresholded maps, cluster
+    tables and glass brains, contribution tables, the MACM experiment list."""
+    prefixes = [META_PREFIX[name] for name in META_THR]
     return [
-        *expand(
-            f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
-            category=list(config["meta"]["categories"]),
-        ),
-        f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz",
-        f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.nii.gz",
-        f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.nii.gz",
-        f"{OUT}/macm/meta-macm_z_desc-thresholded.nii.gz",
-        f"{OUT}/macm/meta-macm_experiments.tsv",
+        *META_THR.values(),
+        *(f"{prefix}_clusters.tsv" for prefix in prefixes),
+        *(f"{prefix}_glassbrain.png" for prefix in prefixes),
+        *expand(META_CONTRIBUTIONS, category=META_CATEGORIES),
+        MACM_CONTRIBUTIONS,
+        MACM_EXPERIMENTS,
     ]

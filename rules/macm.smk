@@ -1,5 +1,7 @@
-# Meta-analytic connectivity modelling: the conjunction clusters as seed, the
-# Neurosynth v7 database (converted once to a NiMARE Dataset) as reference.
+# Meta-analytic connectivity modelling: the seed (conjunction clusters by default),
+# experiments of the reference database (Neurosynth v7, converted once to a NiMARE
+# Dataset) with a focus in it, their ALE with voxel-level FWE and, from the same fit, each
+# experiment's contribution to each cluster.
 
 
 rule macm_reference:
@@ -7,7 +9,7 @@ rule macm_reference:
         coordinates=f"{config['macm']['reference_dir']}/data-neurosynth_version-7_coordinates.tsv.gz",
         metadata=f"{config['macm']['reference_dir']}/data-neurosynth_version-7_metadata.tsv.gz",
     output:
-        dataset=f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl",
+        dataset=MACM_REFERENCE,
     log:
         f"{OUT}/logs/macm_reference/macm_reference.log",
     benchmark:
@@ -20,15 +22,35 @@ rule macm_reference:
         "../workflow/scripts/macm_reference.py"
 
 
+rule macm_seed:
+    input:
+        unpack(get_macm_seed_inputs),
+    output:
+        mask=MACM_SEED,
+        sidecar=sidecar(MACM_SEED),
+    log:
+        f"{OUT}/logs/macm_seed/meta-macm.log",
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        seeds=config["macm"]["seeds"],
+    script:
+        "../workflow/scripts/macm_seed.py"
+
+
 rule macm_ale:
     input:
-        seed=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz",
-        reference=f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl",
+        seed=MACM_SEED,
+        reference=MACM_REFERENCE,
     output:
         maps=expand(f"{OUT}/macm/meta-macm_{{map}}.nii.gz", map=MACM_MAPS),
-        thresholded=f"{OUT}/macm/meta-macm_z_desc-thresholded.nii.gz",
-        sidecar=f"{OUT}/macm/meta-macm_z_desc-thresholded.json",
-        experiments=f"{OUT}/macm/meta-macm_experiments.tsv",
+        thresholded=META_THR["macm"],
+        sidecar=sidecar(META_THR["macm"]),
+        experiments=MACM_EXPERIMENTS,
+        contributions=MACM_CONTRIBUTIONS,
+        contributions_sidecar=sidecar(MACM_CONTRIBUTIONS),
     log:
         f"{OUT}/logs/macm_ale/meta-macm.log",
     benchmark:
@@ -42,5 +64,6 @@ rule macm_ale:
         alpha=config["macm"]["alpha"],
         n_iters=config["macm"]["n_iters"],
         seed=config["macm"]["seed"],
+        contributions=config["macm"]["contributions"],
     script:
         "../workflow/scripts/macm_ale.py"

@@ -1,15 +1,14 @@
-# Coordinate-based meta-analysis: simulated (or given) coordinate sets, ALE per
-# category, conjunction (MACM seed) and ALE subtraction. Python logic lives in
-# common.smk (OUT, get_meta_dataset, get_meta_datasets); science in mirrorflow.meta.
+# Coordinate-based meta-analysis: each category's coordinates (Sleuth, NiMARE JSON,
+# reference-database ids or simulated) normalised to NiMARE JSON, ALE per category,
+# conjunction, ALE subtraction both ways, and for every thresholded map a cluster table
+# with atlas labels and a glass brain. Paths and input functions live in common.smk;
+# science in mirrorflow.meta.
 
 
 rule meta_simulate:
     output:
-        datasets=expand(
-            f"{OUT}/meta/sourcedata/desc-{{category}}_coordinates.json",
-            category=list(config["meta"]["categories"]),
-        ),
-        truth=f"{OUT}/meta/sourcedata/desc-truth_foci.json",
+        datasets=expand(META_SIMULATED, category=list(SIM_CATEGORIES)),
+        truth=META_TRUTH,
     log:
         f"{OUT}/logs/meta_simulate/meta_simulate.log",
     conda:
@@ -17,7 +16,7 @@ rule meta_simulate:
     container:
         config["containers"]["meta"]
     params:
-        categories=config["meta"]["categories"],
+        categories=SIM_CATEGORIES,
         shared_foci=config["meta"]["simulate"]["shared_foci"],
         n_experiments=config["meta"]["simulate"]["n_experiments"],
         sample_size=config["meta"]["simulate"]["sample_size"],
@@ -28,17 +27,36 @@ rule meta_simulate:
         "../workflow/scripts/meta_simulate.py"
 
 
+rule meta_inputs:
+    input:
+        source=get_category_source,
+    output:
+        dataset=META_COORDS,
+        summary=META_COORDS_SUMMARY,
+    log:
+        f"{OUT}/logs/meta_inputs/meta-{{category}}.log",
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        spec=lambda wildcards: config["meta"]["categories"][wildcards.category],
+        assumed_sample_size=config["macm"]["assumed_sample_size"],
+    script:
+        "../workflow/scripts/meta_inputs.py"
+
+
 rule meta_ale:
     input:
-        dataset=get_meta_dataset,
+        dataset=META_COORDS,
     output:
         maps=expand(
             f"{OUT}/meta/ale/meta-{{category}}_{{map}}.nii.gz",
             map=ALE_MAPS,
             allow_missing=True,
         ),
-        thresholded=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
-        sidecar=f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.json",
+        thresholded=ALE_THR,
+        sidecar=sidecar(ALE_THR),
     log:
         f"{OUT}/logs/meta_ale/meta-{{category}}.log",
     benchmark:
@@ -48,6 +66,7 @@ rule meta_ale:
     container:
         config["containers"]["meta"]
     params:
+        level=config["meta"]["ale"]["level"],
         voxel_thresh=config["meta"]["ale"]["cluster_forming_p"],
         alpha=config["meta"]["ale"]["alpha"],
         n_iters=config["meta"]["ale"]["n_iters"],
@@ -56,17 +75,33 @@ rule meta_ale:
         "../workflow/scripts/meta_ale.py"
 
 
+rule meta_contributions:
+    input:
+        dataset=META_COORDS,
+        thresholded=ALE_THR,
+    output:
+        table=META_CONTRIBUTIONS,
+        sidecar=sidecar(META_CONTRIBUTIONS),
+    log:
+        f"{OUT}/logs/meta_contributions/meta-{{category}}.log",
+    benchmark:
+        f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv"
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        method=config["meta"]["ale"]["contributions"],
+    script:
+        "../workflow/scripts/meta_contributions.py"
+
+
 rule meta_conjunction:
     input:
-        maps=expand(
-            f"{OUT}/meta/ale/meta-{{category}}_z_desc-thresholded.nii.gz",
-            category=list(config["meta"]["categories"]),
-        ),
+        maps=expand(ALE_THR, category=META_CATEGORIES),
     output:
-        conjunction=f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz",
-        conjunction_sidecar=f"{OUT}/meta/conjunction/meta-conjunction_z_desc-thresholded.json",
-        mask=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz",
-        mask_sidecar=f"{OUT}/meta/conjunction/meta-conjunction_desc-seed_mask.json",
+        conjunction=META_THR["conjunction"],
+        sidecar=sidecar(META_THR["conjunction"]),
     log:
         f"{OUT}/logs/meta_conjunction/meta-conjunction.log",
     conda:
@@ -74,22 +109,17 @@ rule meta_conjunction:
     container:
         config["containers"]["meta"]
     params:
-        categories=list(config["meta"]["categories"]),
-        seed_radius=config["macm"]["seed_radius"],
+        categories=META_CATEGORIES,
     script:
         "../workflow/scripts/meta_conjunction.py"
 
 
 rule meta_contrast:
     input:
-        datasets=get_meta_datasets,
+        datasets=get_category_datasets,
     output:
-        group1_gt_group2=f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.nii.gz",
-        group2_gt_group1=f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.nii.gz",
-        sidecars=[
-            f"{OUT}/meta/contrast/meta-contrast_z_desc-group1GtGroup2Thresholded.json",
-            f"{OUT}/meta/contrast/meta-contrast_z_desc-group2GtGroup1Thresholded.json",
-        ],
+        directions=[META_THR[d] for d in CONTRAST_DIRECTIONS],
+        sidecars=[sidecar(META_THR[d]) for d in CONTRAST_DIRECTIONS],
         maps=expand(
             f"{OUT}/meta/contrast/meta-contrast_{{map}}.nii.gz", map=CONTRAST_MAPS
         ),
@@ -102,9 +132,35 @@ rule meta_contrast:
     container:
         config["containers"]["meta"]
     params:
-        categories=list(config["meta"]["categories"]),
+        categories=META_CATEGORIES,
         voxel_thresh=config["meta"]["contrast"]["voxel_p"],
+        min_cluster_mm3=config["meta"]["contrast"]["min_cluster_mm3"],
         n_iters=config["meta"]["contrast"]["n_iters"],
         seed=config["meta"]["contrast"]["seed"],
     script:
         "../workflow/scripts/meta_contrast.py"
+
+
+# One rule for every thresholded map of the meta-analysis and MACM (META_PREFIX):
+# folder is meta/ale, meta/conjunction, meta/contrast or macm.
+rule meta_clusters:
+    input:
+        thresholded=f"{OUT}/{{folder}}/meta-{{name}}_z_desc-thresholded.nii.gz",
+    output:
+        table=f"{OUT}/{{folder}}/meta-{{name}}_clusters.tsv",
+        sidecar=f"{OUT}/{{folder}}/meta-{{name}}_clusters.json",
+        figure=f"{OUT}/{{folder}}/meta-{{name}}_glassbrain.png",
+    log:
+        f"{OUT}/logs/meta_clusters/{{folder}}/meta-{{name}}.log",
+    wildcard_constraints:
+        folder="meta/ale|meta/conjunction|meta/contrast|macm",
+        name="[A-Za-z0-9]+",
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        atlases=config["meta"]["atlases"],
+        title=lambda wildcards: f"meta-{wildcards.name}",
+    script:
+        "../workflow/scripts/meta_clusters.py"

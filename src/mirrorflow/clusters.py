@@ -13,7 +13,7 @@ import pandas as pd
 
 from mirrorflow.io.atlases import ATLASES, atlas_label
 
-__all__ = ["COLUMNS", "cluster_table"]
+__all__ = ["COLUMNS", "cluster_table", "label_columns"]
 
 #: Columns of a cluster table, and what each holds (for the JSON sidecar).
 COLUMNS = {
@@ -28,18 +28,33 @@ COLUMNS = {
 }
 
 
-def cluster_table(img, *, atlas: str = "harvard_oxford", min_distance: float = 8.0
+def label_columns(atlases) -> dict[str, str]:
+    """Label column(s) of a table labelled by ``atlases``: ``label`` for one atlas name (a
+    string), ``label_<atlas>`` for each of a list; with their descriptions."""
+    if isinstance(atlases, str):
+        return {"label": f"region at the peak in the {ATLASES[atlases]}"}
+    return {f"label_{name}": f"region at the peak in the {ATLASES[name]}" for name in atlases}
+
+
+def cluster_table(img, *, atlas="harvard_oxford", min_distance: float = 8.0
                   ) -> pd.DataFrame:
     """Clusters of the positive voxels of a thresholded map (0 elsewhere), largest peak
-    first, with :data:`COLUMNS`. An empty map gives an empty table with the columns."""
+    first, with :data:`COLUMNS`. An empty map gives an empty table with the columns.
+
+    ``atlas`` is one atlas name (column ``label``) or a list of names (one column
+    ``label_<name>`` each, e.g. Harvard-Oxford and AAL)."""
     from nilearn.reporting import get_clusters_table
 
-    if atlas not in ATLASES:
-        raise ValueError(f"unknown atlas {atlas!r}; choose from {sorted(ATLASES)}")
+    names = [atlas] if isinstance(atlas, str) else list(atlas)
+    unknown = [name for name in names if name not in ATLASES]
+    if unknown or not names:
+        raise ValueError(f"unknown atlas {unknown or names!r}; choose from {sorted(ATLASES)}")
+    labels = label_columns(atlas)
+    columns = [c for c in COLUMNS if c != "label"] + list(labels)
     img = nib.load(img) if not isinstance(img, nib.Nifti1Image) else img
     data = np.asarray(img.dataobj, dtype=float)
     if not np.any(data > 0):
-        return pd.DataFrame(columns=list(COLUMNS))
+        return pd.DataFrame(columns=columns)
     threshold = float(data[data > 0].min()) / 2  # every positive voxel is kept
     table = get_clusters_table(img, stat_threshold=threshold, cluster_threshold=0,
                                two_sided=False, min_distance=min_distance)
@@ -54,6 +69,7 @@ def cluster_table(img, *, atlas: str = "harvard_oxford", min_distance: float = 8
         "size_mm3": size,
         "size_voxels": (size / voxel_mm3).round().astype("Int64"),
     })
-    out["label"] = [atlas_label((x, y, z), atlas=atlas) for x, y, z in out[["x", "y", "z"]]
-                    .itertuples(index=False)]
+    peaks = list(out[["x", "y", "z"]].itertuples(index=False))
+    for column, name in zip(labels, names):
+        out[column] = [atlas_label(tuple(xyz), atlas=name) for xyz in peaks]
     return out

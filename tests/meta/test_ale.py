@@ -1,15 +1,20 @@
 """Tests of mirrorflow.meta.ale: ALE with cluster-level FWE on a simulated coordinate set."""
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
+from mirrorflow.clusters import cluster_table
 from mirrorflow.exceptions import ConfigError, InputDataError
 from mirrorflow.meta.ale import load_dataset, run_ale
+from mirrorflow.meta.tables import write_clusters, write_contributions
 from mirrorflow.simulate.coordinates import simulate_coordinate_sets
 
+REPO = Path(__file__).resolve().parents[2]
 PLANTED = {"mimicry": [[-46, -6, 48]]}
 SHARED = [[0, 10, 40], [-40, 32, 30]]
 
@@ -120,6 +125,139 @@ def test_bad_threshold(ale_run, tmp_path):
             label="x",
             voxel_thresh=2,
             alpha=0.05,
-            n_iters=5,
+            n_iters=20,
             seed=1,
         )
+    with pytest.raises(ConfigError, match="10 Monte Carlo iterations cannot give p_FWE < 0.05"):
+        run_ale(dataset_file=source, output_dir=tmp_path, label="x", voxel_thresh=0.001,
+                alpha=0.05, n_iters=10, seed=1)
+    with pytest.raises(ConfigError, match="FWE level"):
+        run_ale(dataset_file=source, output_dir=tmp_path, label="x", voxel_thresh=0.001,
+                alpha=0.05, n_iters=20, seed=1, level="peak")
+
+
+def test_only_planted_convergence_survives(ale_run):
+    """Nothing but the planted foci survives: every cluster peak of the thresholded map lies
+    within 10 mm of a planted focus (category-specific or shared; 5 voxels, the spread of
+    the simulated reports), and every planted focus has a cluster."""
+    out, truth, _ = ale_run
+    table = cluster_table(nib.load(out["thresholded"]), atlas=["harvard_oxford", "aal"])
+    planted = np.array(truth["planted_foci"]["mimicry"])
+    peaks = table[table["size_voxels"].notna()][["x", "y", "z"]].to_numpy(float)
+    assert len(peaks) == len(planted)
+    for peak in peaks:
+        assert np.linalg.norm(planted - peak, axis=1).min() <= 10.0, peak
+
+
+def test_cluster_table_names_both_atlases(ale_run, tmp_path):
+    out, _, _ = ale_run
+    result = write_clusters(out["thresholded"], table_file=tmp_path / "c.tsv",
+                            figure_file=tmp_path / "g.png", atlases=["harvard_oxford", "aal"],
+                            title="mimicry")
+    table = pd.read_csv(tmp_path / "c.tsv", sep="\t")
+    assert {"label_harvard_oxford", "label_aal", "x", "y", "z", "size_mm3", "peak_stat"} <= set(
+        table.columns)
+    sidecar = json.loads((tmp_path / "c.json").read_text())
+    assert "Harvard-Oxford" in sidecar["Atlases"]["harvard_oxford"]
+    assert "AAL" in sidecar["Atlases"]["aal"]
+    # The planted left precentral focus (-46, -6, 48) is labelled precentral by both atlases.
+    first = table.iloc[(table[["x", "y", "z"]] - [-46, -6, 48]).pow(2).sum(axis=1).argmin()]
+    assert "Precentral" in first["label_harvard_oxford"] and "Precentral" in first["label_aal"]
+    assert result["n_clusters"] == int(table["size_voxels"].notna().sum())
+    png = (tmp_path / "g.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def _focus_counts(dataset_file, thresholded, table):
+    """Independent count of each experiment's foci in each cluster: clusters of
+    face-connected voxels, numbered as in the cluster table (by the label at its peaks)."""
+    from nimare.dataset import Dataset
+    from scipy import ndimage
+
+    img = nib.load(thresholded)
+    labels, _ = ndimage.label(np.asarray(img.dataobj) > 0)
+    inverse = np.linalg.inv(img.affine)
+    number = {}
+    for row in table[table["size_voxels"].notna()].itertuples():
+        ijk = np.rint(inverse @ [row.x, row.y, row.z, 1])[:3].astype(int)
+        number[labels[tuple(ijk)]] = int(row.cluster_id)
+    dset = Dataset(json.loads(Path(dataset_file).read_text()), target="mni152_2mm")
+    counts = {}
+    for row in dset.coordinates.itertuples():
+        ijk = np.rint(inverse @ [row.x, row.y, row.z, 1])[:3].astype(int)
+        cluster = number.get(labels[tuple(ijk)])
+        if cluster:
+            counts[(row.id, cluster)] = counts.get((row.id, cluster), 0) + 1
+    return counts
+
+
+def test_contributions_focuscounter_and_jackknife(ale_run, tmp_path):
+    out, _, source = ale_run
+    table = cluster_table(nib.load(out["thresholded"]))
+    counter = write_contributions(dataset_file=source, map_file=out["thresholded"],
+                                  output_file=tmp_path / "f.tsv", method="focuscounter")["table"]
+    expected = _focus_counts(source, out["thresholded"], table)
+    for row in counter.itertuples(index=False):
+        for k in range(1, len(counter.columns)):
+            assert getattr(row, f"cluster_{k}") == expected.get((row.id, k), 0), (row.id, k)
+    jack = write_contributions(dataset_file=source, map_file=out["thresholded"],
+                               output_file=tmp_path / "j.tsv", method="jackknife")["table"]
+    assert list(jack["id"]) == list(counter["id"])
+    assert json.loads((tmp_path / "j.json").read_text())["Method"] == "Jackknife"
+    # Independent reference for two experiments and every cluster: the mean over the
+    # cluster's voxels of 1 - ALE(without the experiment) / ALE(all), from two separate
+    # NiMARE fits (the jackknife's definition).
+    from nimare.meta.cbma.ale import ALE
+    from scipy import ndimage
+
+    dset = load_dataset(source)
+    full = ALE(null_method="approximate").fit(dset).get_map("stat").get_fdata()
+    img = nib.load(out["thresholded"])
+    labels, _ = ndimage.label(np.asarray(img.dataobj) > 0)
+    inverse = np.linalg.inv(img.affine)
+    for left_out in list(jack["id"])[:2]:
+        rest = dset.slice([i for i in dset.ids if i != left_out])
+        without = ALE(null_method="approximate").fit(rest).get_map("stat").get_fdata()
+        for row in table[table["size_voxels"].notna()].itertuples():
+            ijk = np.rint(inverse @ [row.x, row.y, row.z, 1])[:3].astype(int)
+            voxels = labels == labels[tuple(ijk)]
+            expected = np.mean(1 - without[voxels] / full[voxels])
+            got = float(jack.loc[jack["id"] == left_out, f"cluster_{row.cluster_id}"].iloc[0])
+            np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_real_sleuth_set_equals_nimare_called_directly(tmp_path):
+    """A real Sleuth file (the shipped mimicry set: 48 Neurosynth studies): mirrorflow's
+    ALE and z maps equal NiMARE's own (convert_sleuth_to_dataset, ALE with the Turkeltaub
+    kernel, FWECorrector montecarlo) to float tolerance, and with the same seed the
+    cluster-level FWE keeps the same clusters with the same values."""
+    from nimare.correct import FWECorrector
+    from nimare.io import convert_sleuth_to_dataset
+    from nimare.meta.cbma.ale import ALE
+
+    from mirrorflow.meta.ale import CLUSTER_LOGP_KEY
+    from mirrorflow.meta.inputs import write_category
+
+    sleuth = REPO / "resources" / "meta" / "mimicry.txt"
+    normalised = tmp_path / "mimicry.json"
+    write_category(label="mimicry", spec={"format": "sleuth", "path": str(sleuth)},
+                   source=sleuth, output_file=normalised, summary_file=tmp_path / "s.json",
+                   assumed_sample_size=20)
+    ours = run_ale(dataset_file=normalised, output_dir=tmp_path / "ours", label="mimicry",
+                   voxel_thresh=0.001, alpha=0.05, n_iters=40, n_cores=1, seed=7)
+    dset = convert_sleuth_to_dataset(str(sleuth), target="mni152_2mm")
+    result = ALE(null_method="approximate", random_state=7).fit(dset)
+    result = FWECorrector(method="montecarlo", voxel_thresh=0.001, n_iters=40,
+                          n_cores=1).transform(result)
+    folder = tmp_path / "ours"
+    for key in ("stat", "z"):
+        mine = nib.load(folder / f"meta-mimicry_{key}.nii.gz").get_fdata()
+        theirs = result.get_map(key).get_fdata()
+        np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-10)
+    z = result.get_map("z").get_fdata()
+    logp = result.get_map(CLUSTER_LOGP_KEY).get_fdata()
+    theirs = np.where(logp > -np.log10(0.05), z, 0)
+    mine = nib.load(ours["thresholded"]).get_fdata()
+    assert (theirs > 0).sum() > 100  # real convergence survives
+    np.testing.assert_array_equal(mine > 0, theirs > 0)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-6)

@@ -33,16 +33,13 @@ def test_voxelwise_minimum_and_zero_outside(two_maps):
     np.testing.assert_array_equal(np.asarray(mask.dataobj), (expected > 0).astype(np.uint8))
 
 
-def test_run_conjunction_writes_mask_and_sidecar(two_maps, tmp_path):
+def test_run_conjunction_writes_map_and_sidecar(two_maps, tmp_path):
     _, _, paths = two_maps
-    out = run_conjunction(
-        maps=paths,
-        labels=["a", "b"],
-        conjunction_file=tmp_path / "c.nii.gz",
-        mask_file=tmp_path / "m.nii.gz",
-    )
-    assert out["n_voxels"] == int(np.asarray(nib.load(tmp_path / "m.nii.gz").dataobj).sum())
-    assert json.loads((tmp_path / "m.json").read_text())["Categories"] == ["a", "b"]
+    out = run_conjunction(maps=paths, labels=["a", "b"], conjunction_file=tmp_path / "c.nii.gz")
+    written = nib.load(tmp_path / "c.nii.gz")
+    assert written.get_data_dtype() == np.float32
+    assert out["n_voxels"] == int((np.asarray(written.dataobj) > 0).sum())
+    assert json.loads((tmp_path / "c.json").read_text())["Categories"] == ["a", "b"]
 
 
 def test_empty_conjunction_gives_empty_mask(tmp_path):

@@ -74,3 +74,19 @@ def test_thresholds_checked(subtraction):
     with pytest.raises(ConfigError, match="voxel p"):
         threshold_directions(subtraction, voxel_thresh=0)
     assert isinstance(threshold_directions(subtraction, voxel_thresh=0.5)[0], nib.Nifti1Image)
+
+
+def test_minimum_cluster_volume(subtraction):
+    """Clusters below the minimum volume go; larger ones stay unchanged."""
+    from scipy import ndimage
+
+    forward, _ = threshold_directions(subtraction, voxel_thresh=0.05)
+    data = np.asarray(forward.dataobj)
+    labels, n = ndimage.label(data > 0, ndimage.generate_binary_structure(3, 1))
+    sizes = np.bincount(labels.ravel())[1:] * 8  # 2 mm voxels
+    assert n >= 2
+    cut = float(np.sort(sizes)[-1])  # keep only the largest cluster
+    kept, _ = threshold_directions(subtraction, voxel_thresh=0.05, min_cluster_mm3=cut)
+    largest = labels == (np.argmax(sizes) + 1)
+    np.testing.assert_array_equal(np.asarray(kept.dataobj) > 0, largest)
+    np.testing.assert_array_equal(np.asarray(kept.dataobj)[largest], data[largest])

@@ -9,36 +9,9 @@ import pytest
 
 from mirrorflow.exceptions import ConfigError, InputDataError
 from mirrorflow.meta.macm import resample_seed, run_macm, select_experiments
-from mirrorflow.meta.reference import NEUROSYNTH_FILES, build_reference, load_reference
+from mirrorflow.meta.reference import build_reference, load_reference
 
-NEUROSYNTH = Path(__file__).parents[2].parent / "shared" / "neurosynth"
-N_STUDIES = 400  # subset of the 14,371 studies, so conversion and ALE take seconds
 SEED_CENTRE, SEED_RADIUS = [0.0, 10.0, 40.0], 10.0
-
-# The Neurosynth files are beside the project in every checkout and in CI (../shared):
-# a missing file fails the tests rather than skipping them.
-
-
-@pytest.fixture(scope="module")
-def subset(tmp_path_factory):
-    """The first N_STUDIES studies of Neurosynth v7, written under the v7 file names."""
-    folder = tmp_path_factory.mktemp("neurosynth")
-    coords = pd.read_csv(NEUROSYNTH / NEUROSYNTH_FILES["coordinates"], sep="\t")
-    meta = pd.read_csv(NEUROSYNTH / NEUROSYNTH_FILES["metadata"], sep="\t")
-    keep = meta["id"].iloc[:N_STUDIES]
-    coords = coords[coords["id"].isin(keep)]
-    coords.to_csv(folder / NEUROSYNTH_FILES["coordinates"], sep="\t", index=False)
-    meta = meta[meta["id"].isin(keep)]
-    meta.to_csv(folder / NEUROSYNTH_FILES["metadata"], sep="\t", index=False)
-    return folder, coords
-
-
-@pytest.fixture(scope="module")
-def reference(subset, tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference") / "dataset.pkl"
-    info = build_reference(reference_dir=subset[0], output_file=out)
-    assert info["n_studies"] == N_STUDIES
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +55,7 @@ def test_run_macm_writes_maps_and_table(reference, seed_file, tmp_path):
         reference_file=reference,
         output_dir=tmp_path,
         experiments_file=tmp_path / "experiments.tsv",
+        contributions_file=tmp_path / "contributions.tsv",
         assumed_sample_size=20,
         alpha=0.05,
         n_iters=20,
@@ -90,6 +64,11 @@ def test_run_macm_writes_maps_and_table(reference, seed_file, tmp_path):
     )
     table = pd.read_csv(tmp_path / "experiments.tsv", sep="\t")
     assert len(table) == out["n_experiments"]
+    # FocusCounter from the same fit: every selected experiment has a focus in the seed,
+    # and the seed lies in the MACM's clusters, so each counts in at least one cluster.
+    counts = pd.read_csv(tmp_path / "contributions.tsv", sep="\t")
+    assert sorted(counts["id"]) == sorted(table["id"])
+    assert counts.shape[1] > 1 and (counts.drop(columns="id").sum(axis=1) >= 1).all()
     assert {"id", "n_foci", "title", "year"} <= set(table.columns)
     assert (table["n_foci"] > 0).all()
     assert (tmp_path / "meta-macm_logp_level-voxel_corr-FWE_method-montecarlo.nii.gz").is_file()

@@ -18,9 +18,27 @@ def test_dry_run_plans_every_stage(configfile, tmp_path):
     assert "checkpoint" in out
     for rule in ["simulate_study", "preproc_anat", "preproc_bold", "preproc_qc",
                  "preproc_qc_table", "group_model",
-                 "group_overlap", "group_behaviour", "meta_ale", "meta_conjunction",
-                 "meta_contrast", "macm_reference", "macm_ale"]:
+                 "group_overlap", "group_behaviour", "meta_inputs", "meta_ale",
+                 "meta_contributions", "meta_conjunction", "meta_contrast", "meta_clusters",
+                 "macm_reference", "macm_seed", "macm_ale"]:
         assert rule in out, rule
+
+
+def test_malformed_sleuth_file_stops_the_workflow_before_any_job(tmp_path):
+    """A Sleuth file with a non-numeric coordinate on line 5: Snakemake stops while parsing,
+    names the file and the line, and writes nothing."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text("// Reference=MNI\n// Smith et al., 2010; faces\n// Subjects=12\n"
+                   "-46 -6 48\n50 x 12\n")
+    overlay = tmp_path / "config.yaml"
+    overlay.write_text(f"meta:\n  categories:\n    mimicry: {{format: sleuth, path: {bad}}}\n")
+    out = tmp_path / "results"
+    result = snakemake("--cores", "1", "--configfile", overlay, "--config",
+                       f"output_dir={out}", check=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert f"Sleuth file {bad}, line 5: non-numeric coordinate" in message, message[-3000:]
+    assert not out.exists()
 
 
 def test_default_dry_run_job_counts(tmp_path):

@@ -145,7 +145,7 @@ def _value_near(img, xyz, radius=8.0):
 
 
 def test_ale_conjunction_finds_the_shared_foci(run):
-    truth = json.loads((run / "meta/sourcedata/desc-truth_foci.json").read_text())
+    truth = json.loads((run / "meta/sourcedata/simulated/desc-truth_foci.json").read_text())
     shared = truth["shared_foci"]
     conjunction = nib.load(run / "meta/conjunction/meta-conjunction_z_desc-thresholded.nii.gz")
     for focus in shared:
@@ -156,10 +156,39 @@ def test_ale_conjunction_finds_the_shared_foci(run):
             assert _value_near(ale, focus) > 0, (category, focus)
 
 
+def test_ale_keeps_only_planted_convergence_with_tables(run):
+    """Simulated sets: every ALE cluster peak lies within 12 mm (6 voxels; reports spread
+    with FWHM 10 mm) of a focus planted in that category or shared, and every cluster table
+    names its atlases and has contributions for each cluster."""
+    truth = json.loads((run / "meta/sourcedata/simulated/desc-truth_foci.json").read_text())
+    for category in ("mimicry", "contagion"):
+        planted = np.array(truth["planted_foci"][category], dtype=float)
+        table = pd.read_csv(run / f"meta/ale/meta-{category}_clusters.tsv", sep="\t")
+        clusters = table[table["size_voxels"].notna()]
+        assert len(clusters) >= len(truth["shared_foci"]), category
+        for peak in clusters[["x", "y", "z"]].to_numpy(float):
+            assert np.linalg.norm(planted - peak, axis=1).min() <= 12.0, (category, peak)
+        assert {"label_harvard_oxford", "label_aal"} <= set(table.columns)
+        contributions = pd.read_csv(run / f"meta/ale/meta-{category}_contributions.tsv",
+                                    sep="\t")
+        assert len(contributions.columns) - 1 == len(clusters)
+        assert (run / f"meta/ale/meta-{category}_glassbrain.png").stat().st_size > 10_000
+    for name in ("conjunction/meta-conjunction", "contrast/meta-mimicryGtContagion",
+                 "contrast/meta-contagionGtMimicry"):
+        assert (run / f"meta/{name}_clusters.tsv").is_file(), name
+    # Subtraction: each category's own planted focus is in its direction of the contrast.
+    forward = nib.load(run / "meta/contrast/meta-mimicryGtContagion_z_desc-thresholded.nii.gz")
+    reverse = nib.load(run / "meta/contrast/meta-contagionGtMimicry_z_desc-thresholded.nii.gz")
+    assert _value_near(forward, truth["category_foci"]["mimicry"][0]) > 0
+    assert _value_near(reverse, truth["category_foci"]["contagion"][0]) > 0
+
+
 def test_macm_selects_experiments_in_the_seed_and_maps_them(run):
     experiments = pd.read_csv(run / "macm/meta-macm_experiments.tsv", sep="\t")
     assert len(experiments) > 50 and experiments["id"].is_unique
-    seed = nib.load(run / "meta/conjunction/meta-conjunction_desc-seed_mask.nii.gz")
+    assert (run / "macm/meta-macm_clusters.tsv").is_file()
+    assert (run / "macm/meta-macm_contributions.tsv").is_file()
+    seed = nib.load(run / "macm/seed/meta-macm_desc-seed_mask.nii.gz")
     macm = nib.load(run / "macm/meta-macm_z.nii.gz")
     seed_on_macm = resample_to_img(seed, macm, interpolation="nearest", force_resample=True,
                                    copy_header=True).get_fdata() > 0

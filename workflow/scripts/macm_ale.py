@@ -15,6 +15,8 @@ run_macm(
     reference_file=snakemake.input.reference,  # noqa: F821
     output_dir=Path(snakemake.output.thresholded).parent,  # noqa: F821
     experiments_file=snakemake.output.experiments,  # noqa: F821
+    contributions_file=snakemake.output.contributions,  # noqa: F821
+    contributions=params.contributions,
     assumed_sample_size=params.assumed_sample_size,
     alpha=params.alpha,
     n_iters=params.n_iters,

@@ -19,4 +19,5 @@ run_ale(
     n_iters=params.n_iters,
     n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
+    level=params.level,
 )

@@ -1,4 +1,4 @@
-"""Rule meta_conjunction: minimum-statistic conjunction and the MACM seed mask."""
+"""Rule meta_conjunction: minimum-statistic conjunction of the thresholded ALE maps."""
 
 import logging
 import sys
@@ -12,6 +12,4 @@ run_conjunction(
     maps=list(snakemake.input.maps),  # noqa: F821
     labels=list(snakemake.params.categories),  # noqa: F821
     conjunction_file=snakemake.output.conjunction,  # noqa: F821
-    mask_file=snakemake.output.mask,  # noqa: F821
-    seed_radius=snakemake.params.seed_radius,  # noqa: F821
 )

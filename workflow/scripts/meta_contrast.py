@@ -13,9 +13,11 @@ params = snakemake.params  # noqa: F821
 run_contrast(
     dataset_files=list(snakemake.input.datasets),  # noqa: F821
     labels=list(params.categories),
-    output_dir=Path(snakemake.output.group1_gt_group2).parent,  # noqa: F821
+    output_dir=Path(snakemake.output.maps[0]).parent,  # noqa: F821
+    direction_files=list(snakemake.output.directions),  # noqa: F821
     voxel_thresh=params.voxel_thresh,
     n_iters=params.n_iters,
     n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
+    min_cluster_mm3=params.min_cluster_mm3,
 )

@@ -13,7 +13,7 @@ params = snakemake.params  # noqa: F821
 outputs = dict(zip(params.categories, snakemake.output.datasets))  # noqa: F821
 
 datasets, truth = simulate_coordinate_sets(
-    categories={label: params.categories[label] for label in params.categories},
+    categories=dict(params.categories),
     shared_foci=params.shared_foci,
     n_experiments=params.n_experiments,
     sample_size=tuple(params.sample_size),

@@ -1,11 +1,12 @@
-"""Activation likelihood estimation (ALE) of one coordinate set, with cluster-level FWE.
+"""Activation likelihood estimation (ALE) of one coordinate set, with Monte Carlo FWE.
 
 Thin layer over NiMARE: :class:`nimare.meta.cbma.ale.ALE` with the Turkeltaub
 kernel and each experiment's sample size, then
 :class:`nimare.correct.FWECorrector` (Monte Carlo, cluster-forming threshold),
 then NiMARE's :meth:`~nimare.results.MetaResult.save_maps`. The only map this
-module computes itself is the thresholded z map: z where the cluster-level
-FWE-corrected ``-log10(p)`` exceeds ``-log10(alpha)``, zero elsewhere.
+module computes itself is the thresholded z map: z where the FWE-corrected
+``-log10(p)`` of the chosen level (cluster size, or voxel) exceeds ``-log10(alpha)``,
+zero elsewhere.
 
 .. versionadded:: 0.1.0
 """
@@ -22,16 +23,22 @@ from mirrorflow.exceptions import ConfigError, InputDataError
 
 __all__ = [
     "CLUSTER_LOGP_KEY",
+    "LOGP_KEYS",
+    "VOXEL_LOGP_KEY",
     "fit_ale",
     "load_dataset",
     "run_ale",
-    "threshold_cluster_fwe",
+    "threshold_fwe",
 ]
 
 LGR = logging.getLogger(__name__)
 
 #: NiMARE key of the cluster-size FWE-corrected -log10(p) map.
 CLUSTER_LOGP_KEY = "logp_desc-size_level-cluster_corr-FWE_method-montecarlo"
+#: NiMARE key of the voxel-level FWE-corrected -log10(p) map.
+VOXEL_LOGP_KEY = "logp_level-voxel_corr-FWE_method-montecarlo"
+#: FWE level -> the NiMARE map that thresholds it.
+LOGP_KEYS = {"cluster": CLUSTER_LOGP_KEY, "voxel": VOXEL_LOGP_KEY}
 
 
 def load_dataset(path, *, assumed_sample_size: int | None = None):
@@ -161,25 +168,30 @@ def _check_correction(*, voxel_thresh, n_iters):
         raise ConfigError(f"n_iters must be >= 1, got {n_iters}")
 
 
-def threshold_cluster_fwe(result, *, alpha: float):
-    """z map kept where the cluster-level FWE-corrected p is below ``alpha``.
+def threshold_fwe(result, *, alpha: float, level: str = "cluster"):
+    """z map kept where the FWE-corrected p of ``level`` is below ``alpha``.
 
     Parameters
     ----------
     result : :class:`nimare.results.MetaResult`
         Output of :func:`fit_ale`.
     alpha : :obj:`float`
-        Cluster-level FWE alpha, e.g. 0.05.
+        FWE alpha, e.g. 0.05.
+    level : {"cluster", "voxel"}
+        Cluster-size FWE (``logp_desc-size_level-cluster...``) or voxel-level FWE
+        (``logp_level-voxel...``).
 
     Returns
     -------
     :class:`nibabel.nifti1.Nifti1Image`
-        z where ``logp_desc-size_level-cluster...`` > ``-log10(alpha)``, else 0.
+        z where the level's ``-log10(p_FWE)`` > ``-log10(alpha)``, else 0.
     """
     if not 0 < float(alpha) < 1:
         raise ConfigError(f"FWE alpha must be in (0, 1), got {alpha}")
+    if level not in LOGP_KEYS:
+        raise ConfigError(f"FWE level must be one of {sorted(LOGP_KEYS)}, got {level!r}")
     z = result.get_map("z", return_type="array")
-    logp = result.get_map(CLUSTER_LOGP_KEY, return_type="array")
+    logp = result.get_map(LOGP_KEYS[level], return_type="array")
     kept = np.where(logp > -np.log10(alpha), z, 0.0)
     return result.masker.inverse_transform(kept.astype(np.float32))
 
@@ -194,6 +206,7 @@ def run_ale(
     n_iters: int,
     n_cores: int = 1,
     seed: int,
+    level: str = "cluster",
 ) -> dict:
     """Read a coordinate set, run corrected ALE and write NiMARE maps plus a thresholded z map.
 
@@ -210,7 +223,9 @@ def run_ale(
     label : :obj:`str`
         Alphanumeric label of the analysis (``meta-<label>``).
     voxel_thresh, alpha, n_iters, n_cores, seed
-        See :func:`fit_ale` and :func:`threshold_cluster_fwe`.
+        See :func:`fit_ale`.
+    level : {"cluster", "voxel"}
+        FWE level of the thresholded map (:func:`threshold_fwe`).
 
     Returns
     -------
@@ -219,25 +234,35 @@ def run_ale(
     """
     import nimare
 
-    from mirrorflow.io.bids import check_label, write_sidecar
+    from mirrorflow.io.bids import check_label, save_float_image, write_sidecar
 
     label = check_label(label, what="meta-analysis label")
+    if level not in LOGP_KEYS:
+        raise ConfigError(f"FWE level must be one of {sorted(LOGP_KEYS)}, got {level!r}")
+    if int(n_iters) * float(alpha) < 1:
+        raise ConfigError(
+            f"ALE: {n_iters} Monte Carlo iterations cannot give p_FWE < {alpha} (the smallest "
+            f"attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
+        )
     dset = load_dataset(dataset_file)
     result = fit_ale(dset, voxel_thresh=voxel_thresh, n_iters=n_iters, n_cores=n_cores, seed=seed)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
-    thresholded = threshold_cluster_fwe(result, alpha=alpha)
+    thresholded = threshold_fwe(result, alpha=alpha, level=level)
     out = output_dir / f"meta-{label}_z_desc-thresholded.nii.gz"
-    thresholded.to_filename(out)
+    save_float_image(thresholded, out)  # the masker's header is uint8: no scaling
     n_sig = int(np.count_nonzero(np.asarray(thresholded.dataobj)))
     sizes = [int(np.ravel(s)[0]) for s in dset.metadata["sample_sizes"]]
     description = (
         f"ALE (NiMARE {nimare.__version__}, Turkeltaub kernel with each experiment's sample "
         f"size) on {len(dset.ids)} experiments ({len(dset.coordinates)} foci, sample sizes "
-        f"{min(sizes)}-{max(sizes)}); cluster-level FWE correction by {n_iters} Monte Carlo "
-        f"iterations (seed {seed}) with cluster-forming p < {voxel_thresh}, clusters kept at "
-        f"p_FWE < {alpha}."
+        f"{min(sizes)}-{max(sizes)}); "
+        + (f"cluster-level FWE correction (cluster size) by {n_iters} Monte Carlo iterations "
+           f"(seed {seed}) with cluster-forming p < {voxel_thresh}, clusters kept at "
+           f"p_FWE < {alpha}." if level == "cluster" else
+           f"voxel-level FWE correction by {n_iters} Monte Carlo iterations (seed {seed}), "
+           f"voxels kept at p_FWE < {alpha}.")
     )
     sidecar = write_sidecar(
         out,
@@ -247,6 +272,7 @@ def run_ale(
             "Source": str(dataset_file),
             "NExperiments": len(dset.ids),
             "NFoci": len(dset.coordinates),
+            "Level": level,
             "ClusterFormingP": voxel_thresh,
             "Alpha": alpha,
             "NIterations": n_iters,

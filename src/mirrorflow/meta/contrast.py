@@ -80,8 +80,11 @@ def _check_resolution(*, voxel_thresh, n_iters):
         )
 
 
-def threshold_directions(result, *, voxel_thresh: float):
+def threshold_directions(result, *, voxel_thresh: float, min_cluster_mm3: float = 0.0):
     """Split the subtraction z map into two positive, thresholded maps.
+
+    Clusters (face-connected voxels) smaller than ``min_cluster_mm3`` are removed from each
+    direction (a minimum cluster volume, as GingerALE users set for subtractions).
 
     Parameters
     ----------
@@ -102,7 +105,24 @@ def threshold_directions(result, *, voxel_thresh: float):
     significant = p < voxel_thresh
     forward = np.where(significant & (z > 0), z, 0.0).astype(np.float32)
     reverse = np.where(significant & (z < 0), -z, 0.0).astype(np.float32)
-    return result.masker.inverse_transform(forward), result.masker.inverse_transform(reverse)
+    images = [result.masker.inverse_transform(m) for m in (forward, reverse)]
+    return tuple(_drop_small_clusters(img, min_cluster_mm3) for img in images)
+
+
+def _drop_small_clusters(img, min_mm3: float):
+    """``img`` without its clusters of face-connected voxels smaller than ``min_mm3``."""
+    import nibabel as nib
+    from scipy import ndimage
+
+    if min_mm3 <= 0:
+        return img
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    labels, n = ndimage.label(data > 0, ndimage.generate_binary_structure(3, 1))
+    voxel_mm3 = round(float(abs(np.linalg.det(img.affine[:3, :3]))), 6)  # 8.0, not 7.99...
+    sizes = np.bincount(labels.ravel(), minlength=n + 1) * voxel_mm3
+    keep = sizes >= min_mm3
+    keep[0] = False
+    return nib.Nifti1Image(np.where(keep[labels], data, 0).astype(np.float32), img.affine)
 
 
 def run_contrast(
@@ -110,16 +130,18 @@ def run_contrast(
     dataset_files,
     labels,
     output_dir,
+    direction_files,
     voxel_thresh: float,
     n_iters: int,
     n_cores: int = 1,
     seed: int,
+    min_cluster_mm3: float = 0.0,
 ) -> dict:
     """Read two coordinate sets, run ALE subtraction and write maps.
 
-    Writes NiMARE's maps as ``meta-contrast_<key>.nii.gz`` and
-    ``meta-contrast_z_desc-group1GtGroup2Thresholded.nii.gz`` /
-    ``..._desc-group2GtGroup1Thresholded.nii.gz`` with JSON sidecars naming the groups.
+    Writes NiMARE's maps as ``meta-contrast_<key>.nii.gz`` in ``output_dir`` and the two
+    thresholded directions (group 1 > group 2, then group 2 > group 1) to
+    ``direction_files``, with JSON sidecars naming the groups.
 
     Parameters
     ----------
@@ -128,7 +150,9 @@ def run_contrast(
     labels : (:obj:`str`, :obj:`str`)
         Category labels of group 1 and group 2.
     output_dir : :obj:`str` or :class:`~pathlib.Path`
-        Output folder.
+        Folder of NiMARE's maps.
+    direction_files : (path, path)
+        Thresholded maps of group 1 > group 2 and of group 2 > group 1.
     voxel_thresh, n_iters, n_cores, seed
         See :func:`fit_subtraction` and :func:`threshold_directions`.
 
@@ -139,7 +163,7 @@ def run_contrast(
     """
     import nimare
 
-    from mirrorflow.io.bids import check_label, write_sidecar
+    from mirrorflow.io.bids import check_label, save_float_image, write_sidecar
     from mirrorflow.meta.ale import load_dataset
 
     if len(dataset_files) != 2 or len(labels) != 2:
@@ -154,21 +178,20 @@ def run_contrast(
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix="meta-contrast")
-    forward, reverse = threshold_directions(result, voxel_thresh=voxel_thresh)
+    forward, reverse = threshold_directions(result, voxel_thresh=voxel_thresh,
+                                            min_cluster_mm3=min_cluster_mm3)
     description = (
         f"ALE subtraction (NiMARE {nimare.__version__} ALESubtraction, {n_iters} group-label "
         f"permutations, seed {seed}) of {labels[0]} ({len(dsets[0].ids)} experiments) minus "
         f"{labels[1]} ({len(dsets[1].ids)} experiments); voxels kept at two-sided uncorrected "
-        f"p < {voxel_thresh}."
+        f"p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
     )
     paths = {}
-    for key, img, (high, low) in (
-        ("forward", forward, labels),
-        ("reverse", reverse, labels[::-1]),
+    for key, img, (high, low), path in (
+        ("forward", forward, labels, Path(direction_files[0])),
+        ("reverse", reverse, labels[::-1], Path(direction_files[1])),
     ):
-        desc = "group1GtGroup2" if key == "forward" else "group2GtGroup1"
-        path = output_dir / f"meta-contrast_z_desc-{desc}Thresholded.nii.gz"
-        img.to_filename(str(path))
+        save_float_image(img, path)
         n_vox = int(np.count_nonzero(np.asarray(img.dataobj)))
         write_sidecar(
             path,
@@ -178,6 +201,7 @@ def run_contrast(
                 "Group2": labels[1],
                 "Direction": f"{high} > {low}",
                 "VoxelThreshold": voxel_thresh,
+                "MinClusterMM3": min_cluster_mm3,
                 "NIterations": n_iters,
                 "Seed": seed,
                 "NSignificantVoxels": n_vox,

@@ -1,0 +1,213 @@
+"""Cluster tables, glass-brain figures and per-cluster contributions of meta-analysis maps.
+
+- :func:`write_clusters`: peaks (MNI x/y/z), size (mm3, voxels), peak z and the region
+  of each peak in every configured atlas (:func:`mirrorflow.clusters.cluster_table`,
+  nilearn's ``get_clusters_table``), with a JSON sidecar naming the atlases; and a
+  glass-brain figure (nilearn ``plot_glass_brain``).
+- :func:`write_contributions`: how much each experiment drives each cluster, by NiMARE's
+  :class:`~nimare.diagnostics.Jackknife` (share of the cluster's mean ALE lost when the
+  experiment is left out) or :class:`~nimare.diagnostics.FocusCounter` (the
+  experiment's foci in the cluster), on the clusters of the thresholded map.
+
+.. versionadded:: 0.2.0
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from mirrorflow.exceptions import ConfigError
+
+__all__ = [
+    "CONTRIBUTION_METHODS",
+    "contributions_table",
+    "glass_brain",
+    "save_contributions",
+    "write_clusters",
+    "write_contributions",
+]
+
+LGR = logging.getLogger(__name__)
+
+#: Contribution methods -> NiMARE diagnostics class name.
+CONTRIBUTION_METHODS = {"jackknife": "Jackknife", "focuscounter": "FocusCounter"}
+
+#: Key under which the thresholded map is added to the NiMARE result for diagnostics.
+_TARGET = "z_desc-thresholded"
+
+
+def glass_brain(img, path, *, title: str) -> Path:
+    """Glass-brain figure (PNG) of a thresholded map; an empty map is drawn as such."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nilearn import plotting
+
+    data = np.asarray(img.dataobj, dtype=float)
+    empty = not np.any(data > 0)
+    display = plotting.plot_glass_brain(
+        None if empty else img,
+        display_mode="lyrz",
+        colorbar=not empty,
+        cmap="inferno" if not empty else None,
+        plot_abs=False,
+        title=f"{title} (no surviving voxels)" if empty else title,
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    display.savefig(str(tmp), dpi=100)
+    display.close()
+    plt.close("all")
+    tmp.replace(path)
+    return path
+
+
+def write_clusters(map_file, *, table_file, figure_file, atlases, title: str) -> dict:
+    """Cluster table (TSV + JSON sidecar) and glass brain of a thresholded z map.
+
+    Parameters
+    ----------
+    map_file : path
+        Thresholded map (z in surviving voxels, 0 elsewhere).
+    table_file, figure_file : path
+        TSV table and PNG figure to write.
+    atlases : :obj:`list` of :obj:`str`
+        Atlas names (:data:`mirrorflow.io.atlases.ATLASES`), one label column each.
+    title : :obj:`str`
+        Figure title.
+
+    Returns
+    -------
+    :obj:`dict`
+        ``"n_clusters"`` and ``"table"`` (the DataFrame).
+    """
+    from mirrorflow.clusters import COLUMNS, cluster_table, label_columns
+    from mirrorflow.io.atlases import ATLASES
+    from mirrorflow.io.bids import write_sidecar
+
+    img = nib.load(str(map_file))
+    table = cluster_table(img, atlas=list(atlases))
+    table_file = Path(table_file)
+    table_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = table_file.with_name(f".{table_file.name}.tmp")
+    table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    tmp.replace(table_file)
+    n_clusters = int(table["size_voxels"].notna().sum()) if len(table) else 0
+    columns = {k: v for k, v in COLUMNS.items() if k != "label"}
+    columns["peak_stat"] = "z at the peak"
+    write_sidecar(table_file, {
+        "Description": f"Clusters of {Path(map_file).name}: {n_clusters} cluster(s), peaks and "
+                       "sub-peaks at least 8 mm apart (nilearn get_clusters_table, clusters of "
+                       "face-connected voxels), each peak labelled in "
+                       + " and ".join(ATLASES[a] for a in atlases) + ".",
+        "Source": str(map_file),
+        "Atlases": {name: ATLASES[name] for name in atlases},
+        "Columns": {**columns, **label_columns(list(atlases))},
+    })
+    glass_brain(img, figure_file, title=title)
+    LGR.info("%s: %d cluster(s)", table_file, n_clusters)
+    return {"n_clusters": n_clusters, "table": table}
+
+
+def contributions_table(result, map_img, *, method: str, n_cores: int = 1):
+    """Contribution table of a fitted NiMARE ALE ``result`` on the clusters of ``map_img``.
+
+    NiMARE's diagnostic runs on the clusters of the thresholded map (face-connected, as
+    NiMARE defines them). Rows are experiments (``id``), columns ``cluster_<k>`` the
+    clusters, numbered by descending peak as ``cluster_id`` in the cluster table; a map
+    without clusters gives a table of the experiment ids only.
+    """
+    import pandas as pd
+    from nimare import diagnostics
+
+    if method not in CONTRIBUTION_METHODS:
+        raise ConfigError(
+            f"contribution method must be one of {sorted(CONTRIBUTION_METHODS)}, got {method!r}"
+        )
+    data = np.asarray(map_img.dataobj, dtype=np.float32)
+    ids = sorted(result.estimator.inputs_["id"])
+    if not np.any(data > 0):
+        return pd.DataFrame({"id": ids})
+    name = CONTRIBUTION_METHODS[method]
+    values = result.masker.transform(nib.Nifti1Image(data, map_img.affine))
+    result.maps[_TARGET] = np.ravel(values).astype(np.float32)
+    diagnostic = getattr(diagnostics, name)(
+        target_image=_TARGET, target_threshold=0.0, n_cores=int(n_cores)
+    )
+    result = diagnostic.transform(result)
+    # CBMA estimators give one table per tail; the map is positive only.
+    table = result.tables[f"{_TARGET}_diag-{name}_tab-counts_tail-positive"].copy()
+    table.columns = ["id", *(f"cluster_{c.split()[-1]}" for c in table.columns[1:])]
+    return table
+
+
+def save_contributions(table, *, output_file, method: str, map_file, source, extra=None):
+    """Write a contribution table (TSV) and its JSON sidecar."""
+    import nimare
+
+    from mirrorflow.io.bids import write_sidecar
+
+    output_file = Path(output_file)
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output_file.with_name(f".{output_file.name}.tmp")
+    table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
+    tmp.replace(output_file)
+    what = ("the proportion of the cluster's mean ALE value lost when the experiment is left "
+            "out (NiMARE Jackknife)" if method == "jackknife" else
+            "the number of the experiment's foci inside the cluster (NiMARE FocusCounter)")
+    n_clusters = len(table.columns) - 1
+    write_sidecar(output_file, {
+        "Description": f"Contribution of each of {len(table)} experiments to each of the "
+                       f"{n_clusters} cluster(s) of {Path(map_file).name}: {what}.",
+        "Columns": {"id": "experiment (NiMARE id: study-contrast)",
+                    "cluster_<k>": "contribution to cluster k of the cluster table"},
+        "Method": CONTRIBUTION_METHODS[method],
+        "Source": str(map_file),
+        "Dataset": str(source),
+        "NiMAREVersion": nimare.__version__,
+        **(extra or {}),
+    })
+    LGR.info("%s: %d experiments x %d clusters", output_file, len(table), n_clusters)
+    return output_file
+
+
+def write_contributions(*, dataset_file, map_file, output_file, method: str, n_cores: int = 1
+                        ) -> dict:
+    """Per-cluster contribution of each experiment to a thresholded ALE map (TSV + sidecar).
+
+    The ALE is refitted on ``dataset_file`` with each experiment's sample size (the
+    Turkeltaub kernel of the map's estimate; no Monte Carlo: contributions use the ALE
+    values only), then :func:`contributions_table`.
+
+    Parameters
+    ----------
+    dataset_file : path
+        NiMARE JSON of the experiments the map was estimated from.
+    map_file : path
+        Thresholded z map.
+    output_file : path
+        Contribution table (TSV).
+    method : {"jackknife", "focuscounter"}
+        NiMARE diagnostic.
+    n_cores : :obj:`int`
+        Cores of the jackknife refits.
+    """
+    from nimare.meta.cbma.ale import ALE
+
+    from mirrorflow.meta.ale import load_dataset
+
+    if method not in CONTRIBUTION_METHODS:
+        raise ConfigError(
+            f"contribution method must be one of {sorted(CONTRIBUTION_METHODS)}, got {method!r}"
+        )
+    result = ALE(null_method="approximate").fit(load_dataset(dataset_file))
+    table = contributions_table(result, nib.load(str(map_file)), method=method, n_cores=n_cores)
+    save_contributions(table, output_file=output_file, method=method, map_file=map_file,
+                       source=dataset_file)
+    return {"n_clusters": len(table.columns) - 1, "table": table}
