@@ -261,3 +261,21 @@ def test_real_sleuth_set_equals_nimare_called_directly(tmp_path):
     assert (theirs > 0).sum() > 100  # real convergence survives
     np.testing.assert_array_equal(mine > 0, theirs > 0)
     np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+
+def test_voxel_level_fwe_option(ale_run, tmp_path):
+    """level voxel: z kept exactly where NiMARE's voxel-level FWE -log10 p exceeds
+    -log10(alpha); a subset of the cluster-level map here (same seed, same null)."""
+    from mirrorflow.meta.ale import VOXEL_LOGP_KEY
+
+    out, _, source = ale_run
+    voxel = run_ale(dataset_file=source, output_dir=tmp_path, label="mimicry",
+                    voxel_thresh=0.001, alpha=0.05, n_iters=50, n_cores=1, seed=1,
+                    level="voxel")
+    z = nib.load(tmp_path / "meta-mimicry_z.nii.gz").get_fdata()
+    logp = nib.load(tmp_path / f"meta-mimicry_{VOXEL_LOGP_KEY}.nii.gz").get_fdata()
+    got = nib.load(voxel["thresholded"]).get_fdata()
+    np.testing.assert_allclose(got, np.where(logp > -np.log10(0.05), z, 0), rtol=1e-6)
+    cluster = nib.load(out["thresholded"]).get_fdata()
+    assert 0 < np.count_nonzero(got) < np.count_nonzero(cluster)
+    assert json.loads(voxel["sidecar"].read_text())["Level"] == "voxel"
