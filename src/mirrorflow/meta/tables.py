@@ -6,8 +6,9 @@
   glass-brain figure (nilearn ``plot_glass_brain``).
 - :func:`write_contributions`: how much each experiment drives each cluster, by NiMARE's
   :class:`~nimare.diagnostics.Jackknife` (share of the cluster's mean ALE lost when the
-  experiment is left out) or :class:`~nimare.diagnostics.FocusCounter` (the
-  experiment's foci in the cluster), on the clusters of the thresholded map.
+  experiment is left out) or FocusCounter (the experiment's foci in the cluster;
+  :func:`focus_counts`, NiMARE's rule vectorised), on the clusters of the thresholded
+  map.
 
 .. versionadded:: 0.2.0
 """
@@ -25,6 +26,7 @@ from mirrorflow.exceptions import ConfigError
 __all__ = [
     "CONTRIBUTION_METHODS",
     "contributions_table",
+    "focus_counts",
     "glass_brain",
     "save_contributions",
     "write_clusters",
@@ -115,13 +117,57 @@ def write_clusters(map_file, *, table_file, figure_file, atlases, title: str) ->
     return {"n_clusters": n_clusters, "table": table}
 
 
+def focus_counts(coordinates, ids, map_img):
+    """FocusCounter's table, vectorised: foci of each experiment in each cluster.
+
+    Same rule as :class:`nimare.diagnostics.FocusCounter` (tested equal): clusters and
+    their numbers from nilearn's ``get_clusters_table`` label map, each focus rounded to
+    its voxel (NiMARE's ``mm2vox``) and counted in the cluster there. NiMARE loops over
+    experiments and scans every focus for each: ~25 min for the 4,300 experiments (250,730
+    foci) of the default MACM on this machine, against well under a second here.
+
+    Parameters
+    ----------
+    coordinates : :class:`pandas.DataFrame`
+        ``id``, ``x``, ``y``, ``z`` (MNI mm) of every focus.
+    ids : :obj:`list` of :obj:`str`
+        Experiments (rows of the table, in this order).
+    map_img : :class:`nibabel.nifti1.Nifti1Image`
+        Thresholded map (positive in clusters, 0 elsewhere).
+    """
+    import pandas as pd
+    from nilearn.reporting import get_clusters_table
+
+    data = np.asarray(map_img.dataobj, dtype=np.float32)
+    if not np.any(data > 0):
+        return pd.DataFrame({"id": list(ids)})
+    _, (labels,) = get_clusters_table(
+        nib.Nifti1Image(data, map_img.affine), stat_threshold=float(data[data > 0].min()) / 2,
+        cluster_threshold=0, two_sided=False, return_label_maps=True)
+    labels = np.asarray(labels.dataobj).astype(int)
+    n_clusters = int(labels.max())
+    ijk = np.rint(nib.affines.apply_affine(
+        np.linalg.inv(map_img.affine), coordinates[["x", "y", "z"]].to_numpy(float))).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < labels.shape), axis=1)
+    cluster = np.zeros(len(ijk), dtype=int)
+    cluster[inside] = labels[tuple(ijk[inside].T)]
+    hits = pd.DataFrame({"id": coordinates["id"].to_numpy(), "cluster": cluster})
+    hits = hits[hits["cluster"] > 0]
+    counts = pd.crosstab(hits["id"], hits["cluster"]).reindex(
+        index=list(ids), columns=range(1, n_clusters + 1), fill_value=0)
+    counts.columns = [f"cluster_{k}" for k in counts.columns]
+    return counts.rename_axis(index="id", columns=None).reset_index()
+
+
 def contributions_table(result, map_img, *, method: str, n_cores: int = 1):
     """Contribution table of a fitted NiMARE ALE ``result`` on the clusters of ``map_img``.
 
-    NiMARE's diagnostic runs on the clusters of the thresholded map (face-connected, as
-    NiMARE defines them). Rows are experiments (``id``), columns ``cluster_<k>`` the
-    clusters, numbered by descending peak as ``cluster_id`` in the cluster table; a map
-    without clusters gives a table of the experiment ids only.
+    ``jackknife``: NiMARE's :class:`~nimare.diagnostics.Jackknife` on the clusters of the
+    thresholded map (face-connected, as NiMARE defines them); ``focuscounter``:
+    :func:`focus_counts`, NiMARE's FocusCounter rule vectorised. Rows are experiments
+    (``id``), columns ``cluster_<k>`` the clusters, numbered by descending peak as
+    ``cluster_id`` in the cluster table; a map without clusters gives a table of the
+    experiment ids only.
     """
     import pandas as pd
     from nimare import diagnostics
@@ -132,6 +178,8 @@ def contributions_table(result, map_img, *, method: str, n_cores: int = 1):
         )
     data = np.asarray(map_img.dataobj, dtype=np.float32)
     ids = sorted(result.estimator.inputs_["id"])
+    if method == "focuscounter":
+        return focus_counts(result.estimator.inputs_["coordinates"], ids, map_img)
     if not np.any(data > 0):
         return pd.DataFrame({"id": ids})
     name = CONTRIBUTION_METHODS[method]
@@ -160,14 +208,15 @@ def save_contributions(table, *, output_file, method: str, map_file, source, ext
     tmp.replace(output_file)
     what = ("the proportion of the cluster's mean ALE value lost when the experiment is left "
             "out (NiMARE Jackknife)" if method == "jackknife" else
-            "the number of the experiment's foci inside the cluster (NiMARE FocusCounter)")
+            "the number of the experiment's foci inside the cluster (NiMARE FocusCounter's "
+            "rule, vectorised: mirrorflow.meta.tables.focus_counts)")
     n_clusters = len(table.columns) - 1
     write_sidecar(output_file, {
         "Description": f"Contribution of each of {len(table)} experiments to each of the "
                        f"{n_clusters} cluster(s) of {Path(map_file).name}: {what}.",
         "Columns": {"id": "experiment (NiMARE id: study-contrast)",
                     "cluster_<k>": "contribution to cluster k of the cluster table"},
-        "Method": CONTRIBUTION_METHODS[method],
+        "Method": CONTRIBUTION_METHODS[method],  # NiMARE's class, or its rule
         "Source": str(map_file),
         "Dataset": str(source),
         "NiMAREVersion": nimare.__version__,
