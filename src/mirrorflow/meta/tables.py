@@ -58,6 +58,7 @@ def glass_brain(img, path, *, title: str) -> Path:
         colorbar=not empty,
         cmap="inferno" if not empty else None,
         plot_abs=False,
+        black_bg=False,
         title=f"{title} (no surviving voxels)" if empty else title,
     )
     path = Path(path)
