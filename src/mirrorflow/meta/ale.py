@@ -13,7 +13,6 @@ zero elsewhere.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -59,18 +58,16 @@ def load_dataset(path, *, assumed_sample_size: int | None = None):
     Raises
     ------
     InputDataError
-        If the file is missing, is not valid JSON, has no foci, or has experiments
-        without a sample size.
+        If the file is missing or malformed
+        (:func:`mirrorflow.meta.inputs.read_nimare_json`), or has experiments without a
+        sample size.
     """
     from nimare.dataset import Dataset
 
+    from mirrorflow.meta.inputs import read_nimare_json
+
     path = Path(path)
-    if not path.is_file():
-        raise InputDataError(f"coordinate file {path}: file does not exist")
-    try:
-        source = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputDataError(f"coordinate file {path}: not valid JSON ({err})") from err
+    source = read_nimare_json(path, require_sample_sizes=False)
     try:
         dset = Dataset(source, target="mni152_2mm")
     except Exception as err:  # NiMARE raises several types for malformed input
