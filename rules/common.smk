@@ -495,11 +495,10 @@ def get_macm_seed_inputs(wildcards):
 def get_meta_output():
     """Final products of the meta-analysis and MACM stages: thresholded maps, cluster
     tables and glass brains, contribution tables, the MACM experiment list."""
-    prefixes = [META_PREFIX[name] for name in META_THR]
     return [
         *META_THR.values(),
-        *(f"{prefix}_clusters.tsv" for prefix in prefixes),
-        *(f"{prefix}_glassbrain.png" for prefix in prefixes),
+        *(f"{prefix}_clusters.tsv" for prefix in META_PREFIX.values()),
+        *(f"{prefix}_glassbrain.png" for prefix in META_PREFIX.values()),
         *expand(META_CONTRIBUTIONS, category=META_CATEGORIES),
         MACM_CONTRIBUTIONS,
         MACM_EXPERIMENTS,

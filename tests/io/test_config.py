@@ -92,3 +92,17 @@ def test_group_models_follow_the_config(config):
         "kind": "paired", "contrasts": ["mismatch", "imitate"], "label": "mismatchGtImitate"}
     assert models[("imitate", "eq")]["covariate"] == "eq"
     assert ("imitate", "onesample") in models
+
+
+def test_meta_category_schema_and_reserved_labels(config):
+    """A category needs what its format reads, and may not take another output's label."""
+    bad = copy.deepcopy(config)
+    bad["meta"]["categories"]["mimicry"] = {"format": "sleuth"}
+    with pytest.raises(WorkflowError, match="'path' is a required property"):
+        validate(bad, str(CONFIG / "config.schema.yaml"))
+    bad = copy.deepcopy(config)
+    bad["meta"]["categories"] = {"conjunction": bad["meta"]["categories"]["mimicry"],
+                                 "contagion": bad["meta"]["categories"]["contagion"]}
+    validate(bad, str(CONFIG / "config.schema.yaml"))
+    with pytest.raises(ConfigError, match="meta.categories.conjunction: 'conjunction' names"):
+        check_config(bad)

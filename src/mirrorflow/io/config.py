@@ -6,7 +6,10 @@ import re
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["check_config", "group_models", "unknown_conditions"]
+__all__ = ["RESERVED_META_LABELS", "check_config", "group_models", "unknown_conditions"]
+
+#: Output labels of the meta-analysis that a category may not take (meta-<label>_...).
+RESERVED_META_LABELS = frozenset({"conjunction", "contrast", "macm"})
 
 
 def unknown_conditions(expression: str, conditions) -> list[str]:
@@ -82,6 +85,12 @@ def check_config(config: dict) -> None:
     targets = {group["regressions"][name]["contrast"] for name in group["overlap"]}
     if len(targets) != 1:
         raise ConfigError(f"group.overlap regressions must share one contrast, got {sorted(targets)}")
+    for label in config["meta"]["categories"]:
+        if label in RESERVED_META_LABELS:
+            raise ConfigError(
+                f"meta.categories.{label}: '{label}' names another meta-analysis output "
+                f"(reserved: {sorted(RESERVED_META_LABELS)})"
+            )
 
 
 def group_models(config: dict) -> dict[tuple[str, str], dict]:
