@@ -301,9 +301,14 @@ CONTRAST_MAPS = [
 
 # ------------------------------------------------------------------ meta-analysis paths
 # Every category's input is checked now, before any job: a malformed Sleuth or NiMARE
-# file stops the workflow here with the file, the line and the problem.
+# file stops the workflow here with the file, the line and the problem. With a default
+# storage provider (cloud) the files are in the bucket: meta_inputs checks them there.
 for _label, _spec in config["meta"]["categories"].items():
-    check_category(_label, _spec)
+    check_category(
+        _label,
+        _spec,
+        read_file=workflow.storage_settings.default_storage_provider is None,
+    )
 META_CATEGORIES = list(config["meta"]["categories"])
 # Planted foci of the categories the simulator writes (format simulate).
 SIM_CATEGORIES = {

@@ -48,7 +48,9 @@ def test_cloud_profile_dry_run(profile, s3_server, tmp_path):
     s3 = s3_client(s3_server)
     bucket = f"dry-{profile}"
     s3.create_bucket(Bucket=bucket)
-    for path in (REPO / "resources" / "neurosynth").glob("*.gz"):
+    # Inputs in the bucket: the MACM reference and the default Sleuth sets.
+    for path in [*(REPO / "resources" / "neurosynth").glob("*.gz"),
+                 *(REPO / "resources" / "meta").glob("*.txt")]:
         s3.upload_file(str(path), bucket, f"study/{path.relative_to(REPO)}")
     result = snakemake("-n", "--profile", REPO / "profiles" / profile,
                        *s3_args(s3_server, f"s3://{bucket}/study"))

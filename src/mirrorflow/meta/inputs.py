@@ -43,8 +43,11 @@ LGR = logging.getLogger(__name__)
 FORMATS = {"sleuth": "path", "nimare": "path", "database": "ids", "simulate": "foci"}
 
 
-def check_category(label: str, spec: dict) -> None:
+def check_category(label: str, spec: dict, *, read_file: bool = True) -> None:
     """Cheap checks of one category's config entry and input file (parse time).
+
+    With ``read_file`` False only the config entry is checked (the file is in remote
+    storage; rule ``meta_inputs`` checks it there, as the first job of the category).
 
     Raises
     ------
@@ -60,9 +63,9 @@ def check_category(label: str, spec: dict) -> None:
     key = FORMATS[fmt]
     if spec.get(key) is None or (key == "ids" and not spec[key]):
         raise ConfigError(f"meta.categories.{label}: format '{fmt}' needs '{key}'")
-    if fmt == "sleuth":
+    if fmt == "sleuth" and read_file:
         read_sleuth(spec["path"])
-    elif fmt == "nimare":
+    elif fmt == "nimare" and read_file:
         read_nimare_json(spec["path"])
 
 
