@@ -50,36 +50,12 @@ def resample_seed(seed_file, dset):
     Raises
     ------
     InputDataError
-        If the file is missing, is not 3D, or has no non-zero voxel (before or after
-        resampling).
+        If the file is missing, unreadable or not 3D, or has no non-zero voxel (before or
+        after resampling): :func:`mirrorflow.meta.seeds.resample_mask`.
     """
-    import nibabel as nib
-    from nilearn.image import resample_to_img
+    from mirrorflow.meta.seeds import resample_mask
 
-    seed_file = Path(seed_file)
-    if not seed_file.is_file():
-        raise InputDataError(f"MACM seed mask {seed_file}: file does not exist")
-    img = nib.load(str(seed_file))
-    if len(img.shape) != 3:
-        raise InputDataError(f"MACM seed mask {seed_file}: expected a 3D image, got {img.shape}")
-    data = np.asarray(img.dataobj)
-    if not np.any(data != 0):
-        raise InputDataError(
-            f"MACM seed mask {seed_file}: the mask is empty (no non-zero voxel), so there is "
-            "no seed region; the conjunction found no voxel significant in every category"
-        )
-    binary = nib.Nifti1Image((data != 0).astype(np.uint8), img.affine)
-    target = dset.masker.mask_img
-    resampled = resample_to_img(
-        binary, target, interpolation="nearest", force_resample=True, copy_header=True
-    )
-    out = (np.asarray(resampled.dataobj) > 0).astype(np.uint8)
-    if not out.any():
-        raise InputDataError(
-            f"MACM seed mask {seed_file}: no voxel left after resampling to the reference "
-            f"grid {target.shape}"
-        )
-    return nib.Nifti1Image(out, target.affine)
+    return resample_mask(seed_file, dset.masker.mask_img)
 
 
 def select_experiments(dset, seed_img) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError, InputDataError
 
-__all__ = ["KINDS", "peak_spheres", "seed_mask", "spheres_mask"]
+__all__ = ["KINDS", "peak_spheres", "resample_mask", "seed_mask", "spheres_mask"]
 
 #: Seed kinds of ``macm.seeds.kind``.
 KINDS = ("conjunction", "spheres", "masks")
@@ -58,8 +58,15 @@ def peak_spheres(conjunction, radius: float) -> nib.Nifti1Image:
     return spheres_mask(peaks, [radius] * len(peaks), conjunction)
 
 
-def _mask_file(path, template) -> np.ndarray:
-    """A user's mask resampled (nearest neighbour) to the template grid, as booleans."""
+def resample_mask(path, target) -> nib.Nifti1Image:
+    """A mask file (non-zero = in) resampled (nearest neighbour) to ``target``'s grid, uint8.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing, unreadable or not 3D, or has no non-zero voxel (before or
+        after resampling).
+    """
     from nilearn.image import resample_to_img
 
     path = Path(path)
@@ -73,11 +80,16 @@ def _mask_file(path, template) -> np.ndarray:
     if data.ndim != 3:
         raise InputDataError(f"MACM seed mask {path}: expected a 3D image, got {data.shape}")
     if not np.any(data != 0):
-        raise InputDataError(f"MACM seed mask {path}: the mask is empty")
+        raise InputDataError(f"MACM seed mask {path}: the mask is empty (no non-zero voxel)")
     binary = nib.Nifti1Image((data != 0).astype(np.uint8), img.affine)
-    resampled = resample_to_img(binary, template, interpolation="nearest",
+    resampled = resample_to_img(binary, target, interpolation="nearest",
                                 force_resample=True, copy_header=True)
-    return np.asarray(resampled.dataobj) > 0
+    out = (np.asarray(resampled.dataobj) > 0).astype(np.uint8)
+    if not out.any():
+        raise InputDataError(
+            f"MACM seed mask {path}: no voxel left after resampling to the grid {target.shape}"
+        )
+    return nib.Nifti1Image(out, target.affine)
 
 
 def seed_mask(*, kind: str, conjunction=None, radius=None, spheres=(), masks=()):
@@ -131,7 +143,7 @@ def seed_mask(*, kind: str, conjunction=None, radius=None, spheres=(), masks=())
             raise ConfigError("macm.seeds: kind masks needs a list of mask files")
         union = np.zeros(template.shape[:3], dtype=bool)
         for path in masks:
-            union |= _mask_file(path, template)
+            union |= np.asarray(resample_mask(path, template).dataobj) > 0
         mask = nib.Nifti1Image(union.astype(np.uint8), template.affine)
         description = "the union of the masks " + ", ".join(str(m) for m in masks)
     else:
