@@ -18,7 +18,7 @@ For each subject count N this script
    ``log:``, ``benchmark:`` lines; see parse_jobs): the repository's Snakefile and
    config/config.yaml plus an overlay config (study.source bids, study.bids_dir the tree,
    output_dir ``results`` in a fresh working directory, macm.reference_dir the
-   repository's resources/neurosynth). Its "Job stats" table gives the job count and the
+   repository's resources/neurosynth, the shipped Sleuth sets by absolute path). Its "Job stats" table gives the job count and the
    jobs per rule; the blocks, checked against that table, give the declared files (the
    ``files`` column: inputs, outputs, logs and benchmark files summed over jobs) and, per
    rule, the files of one job (rule_profiles). The blocks are used, not ``--summary`` or
@@ -632,6 +632,7 @@ def main(argv=None) -> int:
     snakefile = REPO / "Snakefile"
     config = REPO / "config" / "config.yaml"
     reference = REPO / "resources" / "neurosynth"
+    meta = REPO / "resources" / "meta"
     rows = []
     pybids_version = None
     try:
@@ -655,6 +656,14 @@ def main(argv=None) -> int:
                         "output_dir": "results",
                         "study": {"source": "bids", "bids_dir": str(tree)},
                         "macm": {"reference_dir": str(reference)},
+                        # The shipped Sleuth sets, by absolute path (the working
+                        # directory is not the repository).
+                        "meta": {
+                            "categories": {
+                                label: {"format": "sleuth", "path": str(meta / f"{label}.txt")}
+                                for label in ("mimicry", "contagion")
+                            }
+                        },
                     },
                     indent=2,
                 )
