@@ -29,6 +29,7 @@ else:
     include: "rules/fmriprep.smk"
 
 
+include: "rules/validate.smk"
 include: "rules/qc.smk"
 include: "rules/firstlevel.smk"
 include: "rules/group.smk"

@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
-from mirrorflow.io.config import check_config, group_models
+from mirrorflow.io.config import check_config, group_models, inference_settings
 from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category
@@ -101,7 +101,11 @@ RUN_ID = "_".join(f"{key}-{value}" for key, value in _RUN.items() if value)
 BOLD = bids_path(_func_dir(BIDS_DIR), suffix="bold", **_RUN)
 EVENTS = bids_path(_func_dir(BIDS_DIR), suffix="events", extension=".tsv", **_RUN)
 T1W = bids_path(f"{BIDS_DIR}/sub-{{sub}}/anat", suffix="T1w", **_SUB)
-PARTICIPANTS = f"{BIDS_DIR}/participants.tsv"
+PARTICIPANTS = (
+    f"{BIDS_DIR}/participants.tsv"
+    if SIMULATED or not _study["participants"]
+    else _study["participants"]
+)
 _FP_ENT = dict(
     sub="{sub}",
     ses="{ses}" if HAS_SES else None,
@@ -224,11 +228,36 @@ OVERLAP_CLUSTERS = bids_path(
 GROUP_MODELS = group_models(config)
 INFERENCE = config["group"]["inference"]
 PERMUTATION = INFERENCE["method"] == "permutation"
+# Each rule gets only the inference settings it reads (no reruns for the others).
+INFERENCE_NULL = inference_settings(INFERENCE, "null") if PERMUTATION else None
+INFERENCE_THRESHOLD = inference_settings(INFERENCE, "threshold")
 BEHAVIOUR = bids_path(
     f"{OUT}/group/behaviour",
     desc="{x}X{y}".format(**config["behaviour"]),
     suffix="correlation",
     extension=".json",
+)
+
+
+# Every input is checked by one job (validate_inputs) before any heavy job; its
+# report is an ancient() input of the first heavy rules, so they wait for it but a rerun
+# of the check (a new subject, say) reruns nothing else.
+VALIDATION = bids_path(
+    f"{OUT}/validation",
+    task=TASK,
+    desc="inputs",
+    suffix="validation",
+    extension=".json",
+)
+# participants.tsv columns that the group stage reads: numeric and complete.
+PARTICIPANT_COLUMNS = sorted(
+    {config["behaviour"]["x"], config["behaviour"]["y"]}
+    | {spec["covariate"] for spec in config["group"]["regressions"].values()}
+    | {
+        c
+        for spec in config["group"]["regressions"].values()
+        for c in spec.get("nuisance", [])
+    }
 )
 
 
@@ -345,6 +374,19 @@ MACM_CONTRIBUTIONS = f"{OUT}/macm/meta-macm_contributions.tsv"
 
 
 # ------------------------------------------------------------------ input functions
+def get_validation_inputs(wildcards):
+    """Every input file of the study's first stage, checked by validate_inputs."""
+    if LAYOUT == "raw":
+        images = dict(
+            bold=expand(BOLD, zip, **RUN_PAIRS), t1w=[INDEX.t1w[s] for s in SUBJECTS]
+        )
+    else:
+        images = dict(bold=expand(FMRIPREP["bold"], zip, **RUN_PAIRS), t1w=[])
+    return dict(
+        **images, events=expand(EVENTS, zip, **RUN_PAIRS), participants=PARTICIPANTS
+    )
+
+
 def get_t1w(wildcards):
     """The subject's T1w image, as the index found it."""
     return INDEX.t1w[wildcards.sub]
@@ -432,6 +474,14 @@ def get_group_maps(wildcards):
         for contrast in get_group_model(wildcards)["contrasts"]
         for sub in subjects
     ]
+
+
+def get_participants(wildcards):
+    """participants.tsv for a regression model (its covariates), nothing otherwise: a
+    changed score reruns the regressions, not the one-sample or paired maps."""
+    if get_group_model(wildcards)["kind"] == "regression":
+        return PARTICIPANTS
+    return []
 
 
 def get_null_shards(wildcards):

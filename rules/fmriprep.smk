@@ -7,6 +7,7 @@ rule preproc_import:
         bold=FMRIPREP["bold"],
         mask=FMRIPREP["mask"],
         confounds=FMRIPREP["confounds"],
+        validated=ancient(VALIDATION),
     output:
         **PREPROC,
         **PREPROC_SIDECARS,

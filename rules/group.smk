@@ -21,7 +21,7 @@ rule group_model:
     input:
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=PARTICIPANTS,
+        participants=get_participants,
         qc=QC_TABLE,
     output:
         z=GROUP_Z,
@@ -47,7 +47,7 @@ rule group_null:
     input:
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=PARTICIPANTS,
+        participants=get_participants,
         qc=QC_TABLE,
     output:
         GROUP_NULL,
@@ -62,7 +62,7 @@ rule group_null:
     params:
         subjects=get_included_subjects,
         spec=get_group_model,
-        inference=INFERENCE,
+        inference=INFERENCE_NULL,
     script:
         "../workflow/scripts/group_null.py"
 
@@ -72,7 +72,7 @@ rule group_threshold:
         z=GROUP_Z,
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=PARTICIPANTS,
+        participants=get_participants,
         qc=QC_TABLE,
         nulls=get_null_shards,
     output:
@@ -96,7 +96,7 @@ rule group_threshold:
     params:
         subjects=get_included_subjects,
         spec=get_group_model,
-        inference=INFERENCE,
+        inference=INFERENCE_THRESHOLD,
         atlas=config["group"]["atlas"],
     script:
         "../workflow/scripts/group_threshold.py"

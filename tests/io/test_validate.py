@@ -127,3 +127,37 @@ def test_check_participants_absent_subject(tmp_path):
     path = _participants(tmp_path, "participant_id\teq\nsub-01\t40\n")
     with pytest.raises(InputDataError, match=r"no row for \['sub-09'\]"):
         check_participants(path, columns=["eq"], subjects=["01", "09"])
+
+
+def test_validate_inputs_reports_every_bad_file_at_once_and_checksums_the_good(tmp_path):
+    import hashlib
+
+    from mirrorflow.io.validate import validate_inputs
+
+    good = _bold(tmp_path / "sub-01_bold.nii.gz", sidecar_tr=2.0)
+    bad = _bold(tmp_path / "sub-02_bold.nii.gz", shape=(4, 4, 4))
+    events = tmp_path / "sub-01_events.tsv"
+    events.write_text("onset\tduration\ttrial_type\n0\t4\timitate\n30\t4\timitate\n")
+    participants = tmp_path / "participants.tsv"
+    participants.write_text("participant_id\teq\nsub-01\t40\nsub-02\tn/a\n")
+    runs = [{"bold": good, "events": events}, {"bold": bad, "events": None}]
+    with pytest.raises(InputDataError) as err:
+        validate_inputs(runs=runs, participants=participants, columns=["eq"],
+                        subjects=["01", "02"], conditions=["imitate"], n_jobs=2)
+    lines = str(err.value).splitlines()
+    assert lines[0] == "3 bad input file(s):"
+    assert any(f"{participants}: column 'eq'" in line for line in lines)
+    assert any(f"{bad}: expected a 4D BOLD series" in line for line in lines)
+    # 12 volumes x TR 2 s = 24 s: the onset at 30 s is beyond the run.
+    assert any(f"{events}: onsets at or beyond the end of the run (24 s) (rows [2])" in line
+               for line in lines)
+
+    events.write_text("onset\tduration\ttrial_type\n0\t4\timitate\n")
+    participants.write_text("participant_id\teq\nsub-01\t40\n")
+    report = validate_inputs(runs=runs[:1], participants=participants, columns=["eq"],
+                             subjects=["01"], conditions=["imitate"])
+    files = {entry["path"]: entry for entry in report["files"]}
+    assert files[str(good)]["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
+    assert files[str(good)]["shape"] == [4, 4, 4, 12]
+    assert files[str(good)]["RepetitionTime"] == 2.0
+    assert set(files) == {str(good), str(events), str(participants)}

@@ -6,10 +6,35 @@ import re
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["RESERVED_META_LABELS", "check_config", "group_models", "unknown_conditions"]
+__all__ = [
+    "RESERVED_META_LABELS",
+    "check_config",
+    "group_models",
+    "inference_settings",
+    "unknown_conditions",
+]
 
 #: Output labels of the meta-analysis that a category may not take (meta-<label>_...).
 RESERVED_META_LABELS = frozenset({"conjunction", "contrast", "macm"})
+
+
+#: The ``group.inference`` keys that each step of each method reads: a rule gets only
+#: these as params, so changing another key (the height settings under permutation, say)
+#: reruns nothing. ``shards`` decides the jobs, not the result, but the null rule needs it.
+INFERENCE_KEYS = {
+    ("permutation", "null"): ("method", "statistic", "n_perm", "block", "seed",
+                              "cluster_forming_p", "shards"),
+    ("permutation", "threshold"): ("method", "statistic", "alpha", "n_perm", "block",
+                                   "seed", "cluster_forming_p"),
+    ("cluster", "threshold"): ("method", "alpha", "cluster_forming_p"),
+    ("height", "threshold"): ("method", "alpha", "height_control", "cluster_threshold"),
+}
+
+
+def inference_settings(inference: dict, step: str) -> dict:
+    """The keys of ``group.inference`` that ``step`` (``null`` or ``threshold``) of its
+    method reads (:data:`INFERENCE_KEYS`)."""
+    return {key: inference[key] for key in INFERENCE_KEYS[(inference["method"], step)]}
 
 
 def unknown_conditions(expression: str, conditions) -> list[str]:
