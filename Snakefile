@@ -29,12 +29,16 @@ else:
     include: "rules/fmriprep.smk"
 
 
-include: "rules/validate.smk"
 include: "rules/qc.smk"
 include: "rules/firstlevel.smk"
 include: "rules/group.smk"
 include: "rules/meta.smk"
 include: "rules/macm.smk"
+
+
+# Every input is checked before the first job (not in dry runs; see check_inputs).
+onstart:
+    check_inputs()
 
 
 rule all:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config, group_models, inference_settings
-from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep
+from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep, select_runs
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category
 from mirrorflow.qc.metrics import read_included_runs
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 validate(config, "../config/config.schema.yaml")
@@ -35,15 +36,22 @@ if SIMULATED:
     # The simulator writes fMRIPrep-layout series on the template grid at 4 mm.
     FMRIPREP_SPACE, FMRIPREP_RES = TEMPLATE_SPACE, "4"
     _sim = config["simulation"]
-    INDEX = StudyIndex(
+    # Everything the simulator writes; study.subjects and study.runs select from it.
+    SIM_INDEX = StudyIndex(
         runs={
             f"{i:02d}": [(None, str(r)) for r in range(1, _sim["n_runs"] + 1)]
             for i in range(1, _sim["n_subjects"] + 1)
         }
     )
-    INDEX.t1w = {
-        sub: f"{BIDS_DIR}/sub-{sub}/anat/sub-{sub}_T1w.nii.gz" for sub in INDEX.runs
+    SIM_INDEX.t1w = {
+        sub: f"{BIDS_DIR}/sub-{sub}/anat/sub-{sub}_T1w.nii.gz" for sub in SIM_INDEX.runs
     }
+    INDEX = select_runs(
+        SIM_INDEX,
+        subjects=_study["subjects"],
+        runs=_study["runs"],
+        where="the simulated study",
+    )
 else:
     BIDS_DIR = _study["bids_dir"]
     FMRIPREP_DIR = _study["fmriprep_dir"]
@@ -239,16 +247,6 @@ BEHAVIOUR = bids_path(
 )
 
 
-# Every input is checked by one job (validate_inputs) before any heavy job; its
-# report is an ancient() input of the first heavy rules, so they wait for it but a rerun
-# of the check (a new subject, say) reruns nothing else.
-VALIDATION = bids_path(
-    f"{OUT}/validation",
-    task=TASK,
-    desc="inputs",
-    suffix="validation",
-    extension=".json",
-)
 # participants.tsv columns that the group stage reads: numeric and complete.
 PARTICIPANT_COLUMNS = sorted(
     {config["behaviour"]["x"], config["behaviour"]["y"]}
@@ -272,30 +270,35 @@ ANAT_SIDECARS = {f"{key}_sidecar": sidecar(path) for key, path in ANAT.items()}
 # Files the simulator writes: raw BIDS, or events and participants beside fMRIPrep-layout
 # derivatives.
 if SIMULATED:
+    SIM_SUBJECTS = SIM_INDEX.subjects
+    SIM_RUN_PAIRS = {
+        "sub": [sub for sub in SIM_SUBJECTS for _ in SIM_INDEX.runs[sub]],
+        "run": [run for sub in SIM_SUBJECTS for _, run in SIM_INDEX.runs[sub]],
+    }
     SIM_OUTPUTS = dict(
         description=f"{BIDS_DIR}/dataset_description.json",
         participants=PARTICIPANTS,
         participants_sidecar=f"{BIDS_DIR}/participants.json",
         task_sidecar=f"{BIDS_DIR}/task-{TASK}_bold.json",
-        events=expand(EVENTS, zip, **RUN_PAIRS),
+        events=expand(EVENTS, zip, **SIM_RUN_PAIRS),
         truth=directory(f"{SIM_DIR}/truth"),
     )
     if LAYOUT == "raw":
         SIM_OUTPUTS.update(
-            bold=expand(BOLD, zip, **RUN_PAIRS),
-            bold_sidecars=expand(sidecar(BOLD), zip, **RUN_PAIRS),
-            t1w=expand(T1W, sub=SUBJECTS),
-            t1w_sidecars=expand(sidecar(T1W), sub=SUBJECTS),
+            bold=expand(BOLD, zip, **SIM_RUN_PAIRS),
+            bold_sidecars=expand(sidecar(BOLD), zip, **SIM_RUN_PAIRS),
+            t1w=expand(T1W, sub=SIM_SUBJECTS),
+            t1w_sidecars=expand(sidecar(T1W), sub=SIM_SUBJECTS),
         )
     else:
         SIM_OUTPUTS.update(
             fmriprep_description=f"{FMRIPREP_DIR}/dataset_description.json",
             **{
-                f"fmriprep_{key}": expand(path, zip, **RUN_PAIRS)
+                f"fmriprep_{key}": expand(path, zip, **SIM_RUN_PAIRS)
                 for key, path in FMRIPREP.items()
             },
             fmriprep_sidecars=expand(
-                [sidecar(path) for path in FMRIPREP.values()], zip, **RUN_PAIRS
+                [sidecar(path) for path in FMRIPREP.values()], zip, **SIM_RUN_PAIRS
             ),
         )
 
@@ -374,17 +377,33 @@ MACM_CONTRIBUTIONS = f"{OUT}/macm/meta-macm_contributions.tsv"
 
 
 # ------------------------------------------------------------------ input functions
-def get_validation_inputs(wildcards):
-    """Every input file of the study's first stage, checked by validate_inputs."""
-    if LAYOUT == "raw":
-        images = dict(
-            bold=expand(BOLD, zip, **RUN_PAIRS), t1w=[INDEX.t1w[s] for s in SUBJECTS]
+def check_inputs():
+    """Check every input of the study before the first job (onstart; not in dry runs):
+    images (header, completeness, 4D, TR), events against their run, and the scores in
+    participants.tsv. One InputDataError lists every bad file; the run stops with it.
+    The simulated study is valid by construction; with a default storage provider the
+    files are in the bucket, and each job checks its own."""
+    if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
+        return
+    from mirrorflow.io.validate import validate_inputs  # nibabel, pandas: not at parse
+
+    bold = FMRIPREP["bold"] if LAYOUT == "fmriprep" else BOLD
+    runs = [
+        {"bold": b, "events": e}
+        for b, e in zip(
+            expand(bold, zip, **RUN_PAIRS), expand(EVENTS, zip, **RUN_PAIRS)
         )
-    else:
-        images = dict(bold=expand(FMRIPREP["bold"], zip, **RUN_PAIRS), t1w=[])
-    return dict(
-        **images, events=expand(EVENTS, zip, **RUN_PAIRS), participants=PARTICIPANTS
+    ]
+    checked = validate_inputs(
+        runs=runs,
+        t1w=[INDEX.t1w[sub] for sub in SUBJECTS] if LAYOUT == "raw" else [],
+        participants=PARTICIPANTS,
+        columns=PARTICIPANT_COLUMNS,
+        subjects=SUBJECTS,
+        conditions=config["firstlevel"]["conditions"],
+        n_jobs=workflow.cores or 1,
     )
+    logger.info(f"Inputs checked: {len(checked['files'])} files.")
 
 
 def get_t1w(wildcards):

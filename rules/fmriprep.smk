@@ -7,7 +7,6 @@ rule preproc_import:
         bold=FMRIPREP["bold"],
         mask=FMRIPREP["mask"],
         confounds=FMRIPREP["confounds"],
-        validated=ancient(VALIDATION),
     output:
         **PREPROC,
         **PREPROC_SIDECARS,

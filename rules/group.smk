@@ -19,9 +19,9 @@ rule group_mask:
 
 rule group_model:
     input:
+        participants=get_participants,
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=get_participants,
         qc=QC_TABLE,
     output:
         z=GROUP_Z,
@@ -45,9 +45,9 @@ rule group_model:
 # Permutation inference only: one job per shard of the permutation blocks.
 rule group_null:
     input:
+        participants=get_participants,
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=get_participants,
         qc=QC_TABLE,
     output:
         GROUP_NULL,
@@ -69,10 +69,10 @@ rule group_null:
 
 rule group_threshold:
     input:
+        participants=get_participants,
         z=GROUP_Z,
         maps=get_group_maps,
         mask=GROUP_MASK,
-        participants=get_participants,
         qc=QC_TABLE,
         nulls=get_null_shards,
     output:

@@ -8,7 +8,6 @@ rule macm_reference:
     input:
         coordinates=f"{config['macm']['reference_dir']}/data-neurosynth_version-7_coordinates.tsv.gz",
         metadata=f"{config['macm']['reference_dir']}/data-neurosynth_version-7_metadata.tsv.gz",
-        validated=ancient(VALIDATION),
     output:
         dataset=MACM_REFERENCE,
     log:

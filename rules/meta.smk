@@ -6,8 +6,6 @@
 
 
 rule meta_simulate:
-    input:
-        validated=ancient(VALIDATION),
     output:
         datasets=expand(META_SIMULATED, category=list(SIM_CATEGORIES)),
         truth=META_TRUTH,
@@ -32,7 +30,6 @@ rule meta_simulate:
 rule meta_inputs:
     input:
         source=get_category_source,
-        validated=ancient(VALIDATION),
     output:
         dataset=META_COORDS,
         summary=META_COORDS_SUMMARY,

@@ -6,7 +6,6 @@
 rule preproc_anat:
     input:
         t1w=get_t1w,
-        validated=ancient(VALIDATION),
     output:
         **ANAT,
         **ANAT_SIDECARS,
@@ -34,7 +33,6 @@ rule preproc_bold:
         t1w_brain=ANAT["brain"],
         xfm=ANAT["xfm"],
         t1w_mask_std=ANAT["mask_std"],
-        validated=ancient(VALIDATION),
     output:
         **PREPROC,
         **PREPROC_SIDECARS,

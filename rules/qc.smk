@@ -46,8 +46,6 @@ checkpoint preproc_qc_table:
 
 # JSON only: the small group environment serves every stage.
 rule derivatives_description:
-    input:
-        validated=ancient(VALIDATION),
     output:
         f"{OUT}/{{stage}}/dataset_description.json",
     log:

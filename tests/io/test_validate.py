@@ -129,9 +129,7 @@ def test_check_participants_absent_subject(tmp_path):
         check_participants(path, columns=["eq"], subjects=["01", "09"])
 
 
-def test_validate_inputs_reports_every_bad_file_at_once_and_checksums_the_good(tmp_path):
-    import hashlib
-
+def test_validate_inputs_reports_every_bad_file_at_once(tmp_path):
     from mirrorflow.io.validate import validate_inputs
 
     good = _bold(tmp_path / "sub-01_bold.nii.gz", sidecar_tr=2.0)
@@ -154,10 +152,33 @@ def test_validate_inputs_reports_every_bad_file_at_once_and_checksums_the_good(t
 
     events.write_text("onset\tduration\ttrial_type\n0\t4\timitate\n")
     participants.write_text("participant_id\teq\nsub-01\t40\n")
-    report = validate_inputs(runs=runs[:1], participants=participants, columns=["eq"],
-                             subjects=["01"], conditions=["imitate"])
-    files = {entry["path"]: entry for entry in report["files"]}
-    assert files[str(good)]["sha256"] == hashlib.sha256(good.read_bytes()).hexdigest()
+    checked = validate_inputs(runs=runs[:1], participants=participants, columns=["eq"],
+                              subjects=["01"], conditions=["imitate"])
+    files = {entry["path"]: entry for entry in checked["files"]}
     assert files[str(good)]["shape"] == [4, 4, 4, 12]
     assert files[str(good)]["RepetitionTime"] == 2.0
     assert set(files) == {str(good), str(events), str(participants)}
+
+
+def test_check_complete_finds_truncation_from_the_gzip_trailer(tmp_path):
+    """A truncated .nii.gz is found without decompressing it (its last 4 bytes are not the
+    content length); a file of two gzip members (trailer of the last only) is decompressed
+    and accepted; a short uncompressed .nii is refused."""
+    import gzip
+
+    from mirrorflow.io.validate import check_complete
+
+    path = _bold(tmp_path / "x_bold.nii.gz")
+    check_complete(path, nib.load(path))
+    data = path.read_bytes()
+    (tmp_path / "cut_bold.nii.gz").write_bytes(data[:-100])
+    with pytest.raises(InputDataError, match="cut_bold.nii.gz: not a readable NIfTI image"):
+        check_complete(tmp_path / "cut_bold.nii.gz", nib.load(tmp_path / "cut_bold.nii.gz"))
+    raw = gzip.decompress(data)
+    two = tmp_path / "two_bold.nii.gz"
+    two.write_bytes(gzip.compress(raw[:1000]) + gzip.compress(raw[1000:]))
+    check_complete(two, nib.load(two))
+    short = tmp_path / "short_bold.nii"
+    short.write_bytes(raw[:-8])
+    with pytest.raises(InputDataError, match="truncated NIfTI image"):
+        check_complete(short, nib.load(short))

@@ -39,8 +39,8 @@ def _full_config(folder):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for section, values in yaml.safe_load(CONFIG.read_text()).items():
         config[section] = {**config.get(section, {}), **values}
-    # The dataset has no behavioural scores, which rule validate_inputs checks before any
-    # job: placeholder scores, kept outside the dataset (study.participants), stand in
+    # The dataset has no behavioural scores, which validate_participants checks before any
+    # heavy job: placeholder scores, kept outside the dataset (study.participants), stand in
     # (only preprocessing and the first level run here).
     scores = folder / "participants.tsv"
     scores.write_text(f"participant_id\teq\taccuracy\nsub-{SUB}\t40\t0.7\n")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 REDUCED = REPO / "tests" / "workflow" / "config-reduced" / "config.yaml"
 
@@ -26,3 +28,42 @@ def snakemake(*args, check=True, timeout=1800, env=None):
             f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
         )
     return result
+
+
+#: Folders of Snakemake's and Python's own state, not the project's files.
+_STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__"}
+
+
+def file_states(root: Path, *, content=False) -> dict[str, tuple]:
+    """(size, mtime) of every file under ``root`` (its SHA-256 too with ``content``),
+    skipping :data:`_STATE` folders."""
+    import hashlib
+
+    states = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _STATE]
+        for name in files:
+            path = Path(folder, name)
+            stat = path.stat()
+            state = (stat.st_size, stat.st_mtime_ns)
+            if content:
+                state += (hashlib.sha256(path.read_bytes()).hexdigest(),)
+            states[str(path.relative_to(root))] = state
+    return states
+
+
+@pytest.fixture(scope="session")
+def run(tmp_path_factory):
+    """One real run of the whole workflow on the reduced config; its output folder.
+
+    The run reads the repository (config, resources) and the Neurosynth release in
+    ../shared and writes only under its output folder: both trees are the same, file for
+    file and byte for byte, afterwards."""
+    out = tmp_path_factory.mktemp("e2e") / "results"
+    neurosynth = REPO.parent / "shared" / "neurosynth"
+    before = file_states(REPO), file_states(neurosynth, content=True)
+    snakemake("--cores", "2", "--configfile", REDUCED, "--config", f"output_dir={out}")
+    after = file_states(REPO), file_states(neurosynth, content=True)
+    assert after[0] == before[0], set(after[0].items()) ^ set(before[0].items())
+    assert after[1] == before[1]
+    return out

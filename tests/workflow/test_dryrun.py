@@ -148,3 +148,26 @@ def test_every_rule_has_a_log_and_heavy_rules_a_benchmark():
     for rule in ("simulate_study", "preproc_anat", "preproc_bold", "firstlevel_glm",
                  "group_model", "meta_ale", "meta_contrast", "macm_ale"):
         assert "\n    benchmark:" in blocks[rule], rule
+
+
+def test_users_ci_validation_command_and_github_workflow():
+    """The shipped GitHub Actions workflow installs the pinned environment and runs
+    .ci/validate, whose dry-run part (lint, snakefmt, a dry run of each test config)
+    passes here; the end-to-end part is the same run as tests/workflow/test_end_to_end.py."""
+    import os
+
+    import yaml
+
+    workflow = yaml.safe_load((REPO / ".github/workflows/validate.yaml").read_text())
+    steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
+    assert "python -m pip install -r requirements.lock -e ." in steps
+    assert {"bash .ci/validate --dry-only", "bash .ci/validate --e2e-only"} <= set(steps)
+    result = subprocess.run(["bash", ".ci/validate", "--dry-only"], cwd=REPO, text=True,
+                            capture_output=True, timeout=600,
+                            env={**os.environ, "PYTHON": sys.executable})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for step in ("snakemake --lint", "snakefmt --check", "dry run: default config",
+                 "dry run: reduced config", "dry run: fmriprep config", "validation passed"):
+        assert f"== {step}" in output, step
+    assert subprocess.run(["bash", ".ci/validate", "--bogus"], cwd=REPO).returncode == 2

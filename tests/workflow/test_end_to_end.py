@@ -1,7 +1,8 @@
 """The whole workflow, for real, on the reduced config: planted effects are recovered.
 
 One Snakemake run (12 simulated participants, one run each; ALE and MACM with few
-iterations) into a temporary folder; every assertion compares with the ground truth the
+iterations) into a temporary folder (the session fixture ``run`` of conftest.py, shared
+with test_reruns.py); every assertion compares with the ground truth the
 simulators wrote. Tolerances were set from observed values with a margin (see comments).
 """
 
@@ -17,13 +18,6 @@ from scipy import ndimage
 from .conftest import REDUCED, snakemake
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e") / "results"
-    snakemake("--cores", "2", "--configfile", REDUCED, "--config", f"output_dir={out}")
-    return out
 
 
 def _one(folder, pattern):

@@ -2,12 +2,21 @@
 
 The simulator writes its study as fMRIPrep derivatives (motion-corrected MNI series, brain
 masks, confounds with fMRIPrep's column names) beside raw events and participants.tsv; the
-workflow imports, smooths, QCs, fits and runs the group stage. Then the FD threshold is
-lowered: the runs above it are excluded (with the reason written out), and only the jobs
-that depend on the exclusion rerun.
+workflow imports, smooths, QCs, fits and runs the group stage, first for seven participants,
+then with the eighth added (only its jobs and the group stage run). A run killed in the
+middle of the first level resumes to the same outputs, and a second run on the same folder
+is locked out meanwhile. Then the FD threshold is lowered: the runs above it are excluded
+(with the reason written out), and only the jobs that depend on the exclusion rerun.
 """
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -41,14 +50,101 @@ def _jobs(stdout_and_err):
     return re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", stdout_and_err, flags=re.M)
 
 
+def _job_subjects(stdout_and_err):
+    """(rule, subject wildcard or None) of every job a run executed."""
+    blocks = re.split(r"^(?=(?:local)?(?:rule|checkpoint) \w+:)", stdout_and_err, flags=re.M)
+    jobs = []
+    for block in blocks:
+        rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block)
+        if rule:
+            sub = re.search(r"^\s+wildcards:.*\bsub=(\w+)", block, flags=re.M)
+            jobs.append((rule.group(1), sub.group(1) if sub else None))
+    return jobs
+
+
+def _results(out):
+    """Data arrays of the first-level maps and the group maps, by relative path."""
+    files = [*(out / "firstlevel").rglob("*.nii.gz"), *(out / "group").glob("*.nii.gz")]
+    return {str(p.relative_to(out)): np.asarray(nib.load(p).dataobj) for p in sorted(files)}
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
+    """Seven participants first, then the eighth added to the selection: the second run's
+    jobs, and the results of the whole (incrementally built) study."""
     out = tmp_path_factory.mktemp("fmriprep") / "results"
-    _run(out)
-    return out
+    first = tmp_path_factory.mktemp("config") / "seven.yaml"
+    first.write_text("study: {subjects: ['01', '02', '03', '04', '05', '06', '07']}\n")
+    _run(out, first)
+    added = _run(out)
+    return SimpleNamespace(out=out, added=_job_subjects(added.stdout + added.stderr),
+                           results=_results(out))
+
+
+def test_new_subject_runs_only_its_jobs_and_the_group_stage(study):
+    jobs = Counter(study.added)
+    per_subject = {rule for rule, sub in study.added if sub is not None}
+    assert {sub for _, sub in study.added if sub is not None} == {"08"}
+    # sub-08: its inputs checked, two runs imported and QC'd, one GLM; nothing of
+    # sub-01..07 reruns.
+    assert jobs[("validate_subject", "08")] == jobs[("firstlevel_glm", "08")] == 1
+    assert jobs[("preproc_import", "08")] == jobs[("preproc_qc", "08")] == 2
+    assert per_subject == {"validate_subject", "preproc_import", "preproc_qc",
+                           "firstlevel_glm"}
+    # The scores are checked for the new selection; the QC table and the group stage
+    # take the new subject in.
+    assert {rule for rule, sub in study.added if sub is None} == {
+        "validate_participants", "preproc_qc_table", "group_mask", "group_model",
+        "group_threshold", "group_behaviour"}
+
+
+def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
+        study, tmp_path):
+    """SIGKILL in the middle of the first-level stage, then the documented recovery
+    (snakemake --unlock; snakemake): the outputs equal those of the uninterrupted study.
+    While the resumed run works, a second run on the same output folder is refused by
+    Snakemake's lock, and the first completes."""
+    out = tmp_path / "results"
+    command = [sys.executable, "-m", "snakemake", *_targets(out), "--cores", "2",
+               "--configfile", REDUCED, FMRIPREP, "--config", f"output_dir={out}"]
+    log = open(tmp_path / "killed.log", "w")
+    killed = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    glm_logs = out / "logs" / "firstlevel_glm"
+    deadline = time.monotonic() + 900
+    while not (glm_logs.exists() and len(list(glm_logs.glob("*.log"))) >= 3):
+        assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    assert not (out / "group").exists()
+
+    snakemake("--unlock", "--configfile", REDUCED, FMRIPREP, "--config", f"output_dir={out}")
+    resumed = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    locks = REPO / ".snakemake" / "locks"
+    try:
+        # Once the resumed run holds its lock (after building its DAG), start another.
+        while not (locks.exists() and any(locks.iterdir())) and resumed.poll() is None:
+            time.sleep(0.1)
+        second = snakemake(*_targets(out), "--cores", "1", "--configfile", REDUCED, FMRIPREP,
+                           "--config", f"output_dir={out}", check=False)
+        assert second.returncode != 0
+        assert "Directory cannot be locked" in second.stdout + second.stderr
+    finally:
+        output, _ = resumed.communicate(timeout=1800)
+    assert resumed.returncode == 0, output[-4000:]
+    # The GLMs killed or not yet started were run, those finished before the kill not.
+    assert 1 <= len([j for j in _jobs(output) if j == "firstlevel_glm"]) < 8
+    results = _results(out)
+    assert results.keys() == study.results.keys()
+    for name, data in results.items():
+        np.testing.assert_array_equal(data, study.results[name], err_msg=name)
 
 
 def test_fmriprep_inputs_are_imported_not_preprocessed(study):
+    study = study.out
     log = (study / "logs").iterdir()
     assert {p.name for p in log} >= {"preproc_import", "preproc_qc", "firstlevel_glm"}
     assert not (study / "logs" / "preproc_bold").exists()
@@ -63,6 +159,7 @@ def test_fmriprep_inputs_are_imported_not_preprocessed(study):
 
 
 def test_planted_mismatch_effect_is_recovered_from_fmriprep_inputs(study):
+    study = study.out
     img = nib.load(_targets(study)[0])
     found = img.get_fdata() > 0
     truth = nib.load(next((study / "sourcedata/simulated/truth").glob(
@@ -75,6 +172,7 @@ def test_planted_mismatch_effect_is_recovered_from_fmriprep_inputs(study):
 
 
 def test_lower_fd_threshold_excludes_runs_and_reruns_only_their_dependants(study, tmp_path):
+    study = study.out
     table = pd.read_csv(study / "preproc/task-imitation_desc-qc_runs.tsv", sep="\t",
                         dtype={"sub": str, "run": str})
     assert table["included"].all() and len(table) == 16

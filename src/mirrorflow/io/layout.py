@@ -43,6 +43,20 @@ class StudyIndex:
         return sorted(self.runs)
 
 
+def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIndex:
+    """``index`` restricted to the ``subjects`` and ``runs`` labels (empty: all); every
+    selected label must exist in ``index`` (``where`` names it in the error)."""
+    chosen = _select(index.runs, subjects, what="subject", where=where)
+    found_runs = {run for pairs in index.runs.values() for _, run in pairs}
+    kept_runs = set(_select(found_runs, runs, what="run", where=where))
+    selected = StudyIndex(
+        runs={sub: [p for p in index.runs[sub] if p[1] in kept_runs] for sub in chosen},
+        t1w={sub: index.t1w[sub] for sub in chosen if sub in index.t1w},
+    )
+    selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
+    return selected
+
+
 def _scan(folder: str) -> list[os.DirEntry]:
     try:
         with os.scandir(folder) as entries:
