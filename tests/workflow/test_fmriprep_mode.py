@@ -85,17 +85,14 @@ def test_new_subject_runs_only_its_jobs_and_the_group_stage(study):
     jobs = Counter(study.added)
     per_subject = {rule for rule, sub in study.added if sub is not None}
     assert {sub for _, sub in study.added if sub is not None} == {"08"}
-    # sub-08: its inputs checked, two runs imported and QC'd, one GLM; nothing of
-    # sub-01..07 reruns.
-    assert jobs[("validate_subject", "08")] == jobs[("firstlevel_glm", "08")] == 1
+    # sub-08: two runs imported and QC'd, one GLM; nothing of sub-01..07 reruns.
     assert jobs[("preproc_import", "08")] == jobs[("preproc_qc", "08")] == 2
-    assert per_subject == {"validate_subject", "preproc_import", "preproc_qc",
-                           "firstlevel_glm"}
-    # The scores are checked for the new selection; the QC table and the group stage
-    # take the new subject in.
+    assert jobs[("firstlevel_glm", "08")] == 1
+    assert per_subject == {"preproc_import", "preproc_qc", "firstlevel_glm"}
+    # The QC table and the group stage take the new subject in.
     assert {rule for rule, sub in study.added if sub is None} == {
-        "validate_participants", "preproc_qc_table", "group_mask", "group_model",
-        "group_threshold", "group_behaviour"}
+        "preproc_qc_table", "group_mask", "group_model", "group_threshold",
+        "group_behaviour"}
 
 
 def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(

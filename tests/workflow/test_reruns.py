@@ -23,9 +23,6 @@ from .conftest import REDUCED, REPO, snakemake
 pytestmark = pytest.mark.e2e
 
 N_SUBJECTS = 12  # config-reduced
-FMRI = {"simulate_study", "validate_subject", "validate_participants", "preproc_anat", "preproc_bold", "preproc_qc",
-        "preproc_qc_table", "firstlevel_glm", "group_mask", "group_model", "group_null",
-        "group_threshold", "group_overlap", "group_behaviour"}
 META = {"meta_simulate", "meta_inputs", "meta_ale", "meta_contributions", "meta_conjunction",
         "meta_contrast", "meta_clusters", "macm_reference", "macm_seed", "macm_ale"}
 
@@ -83,8 +80,7 @@ def test_smoothing_fwhm_reruns_smoothing_and_downstream_only(run, tmp_path):
     # table follow; the first level and group wait for the checkpoint.
     assert jobs["preproc_bold"] == jobs["preproc_qc"] == N_SUBJECTS
     assert jobs["preproc_qc_table"] == 1
-    assert not {"simulate_study", "validate_subject", "validate_participants",
-                "preproc_anat"} & set(jobs)
+    assert not {"simulate_study", "preproc_anat"} & set(jobs)
     assert not META & set(jobs)
 
 
@@ -127,21 +123,20 @@ def test_changed_behavioural_score_reruns_regressions_and_behaviour_only(run, tm
 
     with edited(participants, edit):
         jobs = planned(run, tmp_path)
-    # The scores' check, the regressions (eq, accuracy) and their overlap, and the
-    # behavioural correlation; not the one-sample or paired maps, nothing per subject.
-    assert jobs == {"validate_participants": 1, "group_model": 2, "group_null": 2,
-                    "group_threshold": 2, "group_overlap": 1, "group_behaviour": 1}
+    # The regressions (eq, accuracy; 2 null shards each) and their overlap, and the
+    # behavioural correlation;
+    # not the one-sample or paired maps, nothing per subject.
+    assert jobs == {"group_model": 2, "group_null": 4, "group_threshold": 2,
+                    "group_overlap": 1, "group_behaviour": 1}
 
 
-def test_changed_events_table_reruns_that_subject_from_its_check_on(run, tmp_path):
+def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run, tmp_path):
     events = run / "sourcedata/simulated/bids/sub-03/func/sub-03_task-imitation_run-1_events.tsv"
     with edited(events, lambda p: p.write_text(p.read_text().replace("\t16.0", "\t15.0"))):
         jobs = planned(run, tmp_path)
-    # sub-03's check and its chain to the QC checkpoint (the first level and the group
-    # stage follow it); no other subject, nothing of the meta-analysis.
-    assert jobs == {"validate_subject": 1, "preproc_anat": 1, "preproc_bold": 1,
-                    "preproc_qc": 1, "preproc_qc_table": 1, "group_behaviour": 1,
-                    "group_mask": 1, "group_model": 4, "group_null": 8,
+    # sub-03's GLM and the group maps built from the first level; no preprocessing, no
+    # other subject, not the behavioural correlation, nothing of the meta-analysis.
+    assert jobs == {"firstlevel_glm": 1, "group_mask": 1, "group_model": 4, "group_null": 8,
                     "group_threshold": 4, "group_overlap": 1}
 
 
