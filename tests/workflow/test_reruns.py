@@ -123,9 +123,8 @@ def test_changed_behavioural_score_reruns_regressions_and_behaviour_only(run, tm
 
     with edited(participants, edit):
         jobs = planned(run, tmp_path)
-    # The regressions (eq, accuracy; 2 null shards each) and their overlap, and the
-    # behavioural correlation;
-    # not the one-sample or paired maps, nothing per subject.
+    # The regressions (eq, accuracy; 2 null shards each), their overlap and the
+    # behavioural correlation; not the one-sample or paired maps, nothing per subject.
     assert jobs == {"group_model": 2, "group_null": 4, "group_threshold": 2,
                     "group_overlap": 1, "group_behaviour": 1}
 
