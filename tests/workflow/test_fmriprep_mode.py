@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from nilearn.image import resample_to_img
 
-from .conftest import REDUCED, REPO, snakemake
+from .conftest import REDUCED, REPO, file_states, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +76,11 @@ def study(tmp_path_factory):
     first = tmp_path_factory.mktemp("config") / "seven.yaml"
     first.write_text("study: {subjects: ['01', '02', '03', '04', '05', '06', '07']}\n")
     _run(out, first)
+    # The study (raw BIDS and fMRIPrep derivatives, written by the first run) is only
+    # read by the second: same files, same bytes.
+    before = file_states(out / "sourcedata", content=True)
     added = _run(out)
+    assert file_states(out / "sourcedata", content=True) == before
     return SimpleNamespace(out=out, added=_job_subjects(added.stdout + added.stderr),
                            results=_results(out))
 
