@@ -130,3 +130,28 @@ def test_ants_registration_is_reproducible(small_study, tmp_path):
                                   seed=7).run(cwd=str(workdir))
         warped.append(np.asarray(nib.load(result.outputs.warped).dataobj))
     np.testing.assert_array_equal(warped[0], warped[1])
+
+
+def test_rerun_with_a_new_fwhm_reuses_the_cache_and_publishes_every_output(preprocessed):
+    """What Snakemake does when the FWHM changes: it deletes the job's outputs and reruns
+    it. nipype's cache (same work_dir) keeps every node but smoothing, and every output is
+    published again: the unsmoothed series as before, the smoothed one smoother."""
+    outputs, anat, bids = preprocessed["outputs"], preprocessed["anat"], preprocessed["bids"]
+    before = {key: np.asarray(nib.load(path).dataobj) for key, path in outputs.items()
+              if path.endswith(".nii.gz")}
+    for path in outputs.values():
+        Path(path).unlink()
+        Path(path).with_suffix("").with_suffix(".json").unlink(missing_ok=True)
+    run_bold(
+        bold_file=bids / "sub-01/func/sub-01_task-imitation_run-1_bold.nii.gz",
+        t1w_brain=anat["brain"], xfm=anat["xfm"], t1w_mask_std=anat["mask_std"],
+        outputs=outputs, work_dir=preprocessed["out"] / "work", fwhm=9.0, resolution=4,
+    )
+    assert all(Path(path).exists() for path in outputs.values())
+    for key in ("bold_unsmoothed", "mask", "boldref"):
+        np.testing.assert_array_equal(np.asarray(nib.load(outputs[key]).dataobj), before[key])
+    smoothed = np.asarray(nib.load(outputs["bold"]).dataobj, dtype=float)
+    assert smoothed.std(axis=(0, 1, 2)).mean() != pytest.approx(
+        before["bold"].astype(float).std(axis=(0, 1, 2)).mean(), rel=1e-3)
+    sidecar = json.loads(open(outputs["bold"].replace(".nii.gz", ".json")).read())
+    assert sidecar["SmoothingFWHM"] == 9.0

@@ -315,11 +315,14 @@ class CopyDerivative(SimpleInterface):
     """Publish a result to its BIDS-Derivatives path, with its JSON sidecar (a ``ds_`` sink).
 
     The copy goes through a temporary name and an atomic rename, so a killed job never
-    leaves a complete-looking file behind.
+    leaves a complete-looking file behind. It always runs, even when nipype's cache holds
+    its inputs: Snakemake deletes a job's outputs before it reruns the job (a new FWHM,
+    say), and the cached upstream nodes must still be published.
     """
 
     input_spec = _CopyInputSpec
     output_spec = _CopyOutputSpec
+    always_run = True
 
     def _run_interface(self, runtime):
         from mirrorflow.io.bids import write_sidecar
