@@ -253,7 +253,7 @@ def check_participants(participants_file, *, columns, subjects=None) -> pd.DataF
     return table.loc[labels]
 
 
-def _check_run(run: dict, conditions) -> dict:
+def _check_run(run: dict, conditions) -> list[dict]:
     img, tr = check_bold(run["bold"])
     entry = {"path": str(run["bold"]), "shape": list(img.shape), "RepetitionTime": tr}
     events = []
@@ -300,6 +300,6 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
         for entries in [*anat, *func]:
             files.extend(entries)
     if problems:
-        listed = "\n".join(f"  - {problem}" for problem in problems)
+        listed = "\n".join(f"  - {problem}" for problem in sorted(problems))
         raise InputDataError(f"{len(problems)} bad input file(s):\n{listed}")
     return {"files": files}
