@@ -76,12 +76,7 @@ SPACE = TEMPLATE_SPACE if LAYOUT == "raw" else FMRIPREP_SPACE
 SUBJECTS = INDEX.subjects
 HAS_SES = INDEX.has_sessions
 # Parallel lists of every (subject, [session,] run) for expand(..., zip, **RUN_PAIRS).
-RUN_PAIRS = {
-    "sub": [sub for sub in SUBJECTS for _ in INDEX.runs[sub]],
-    "run": [run for sub in SUBJECTS for _, run in INDEX.runs[sub]],
-}
-if HAS_SES:
-    RUN_PAIRS["ses"] = [ses for sub in SUBJECTS for ses, _ in INDEX.runs[sub]]
+RUN_PAIRS = INDEX.run_fields()
 
 
 wildcard_constraints:
@@ -271,10 +266,7 @@ ANAT_SIDECARS = {f"{key}_sidecar": sidecar(path) for key, path in ANAT.items()}
 # derivatives.
 if SIMULATED:
     SIM_SUBJECTS = SIM_INDEX.subjects
-    SIM_RUN_PAIRS = {
-        "sub": [sub for sub in SIM_SUBJECTS for _ in SIM_INDEX.runs[sub]],
-        "run": [run for sub in SIM_SUBJECTS for _, run in SIM_INDEX.runs[sub]],
-    }
+    SIM_RUN_PAIRS = SIM_INDEX.run_fields()
     SIM_OUTPUTS = dict(
         description=f"{BIDS_DIR}/dataset_description.json",
         participants=PARTICIPANTS,

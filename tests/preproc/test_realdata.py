@@ -16,18 +16,11 @@ import pytest
 from mirrorflow.io.atlases import atlas_label
 from mirrorflow.io.templates import template_files
 
-from ..workflow.conftest import REPO, snakemake
+from ..workflow.conftest import REPO, file_states, snakemake
 
 CONFIG = REPO / "tests" / "workflow" / "config-realdata" / "config.yaml"
 REAL = REPO.parent / "shared" / "realdata" / "studyforrest-sub02"
 SUB = "02"
-
-
-def _checksums(folder):
-    import hashlib
-
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _full_config(folder):
@@ -58,13 +51,13 @@ def run(tmp_path_factory):
     zmap = (f"{out}/firstlevel/sub-{SUB}/{stem}_space-MNI152NLin2009aSym_res-2_"
             "contrast-faceGtOthers_stat-z_statmap.nii.gz")
     qc_table = f"{out}/preproc/task-objectcategories_desc-qc_runs.tsv"
-    before = _checksums(REAL)
+    before = file_states(REAL, content=True)
     # One subject: its jobs run one after the other, each with both cores (nipype MultiProc).
     snakemake(zmap, qc_table, "--cores", "2", "--set-threads", "preproc_anat=2",
               "preproc_bold=2", "--configfile", _full_config(folder),
               "--replace-workflow-config", "--config", f"output_dir={out}")
     # The input dataset is read, never written: same files, same bytes.
-    assert _checksums(REAL) == before
+    assert file_states(REAL, content=True) == before
     return {"out": out, "zmap": zmap, "qc": qc_table, "stem": stem,
             "template": template_files(out / "tpl", 2)}
 

@@ -42,6 +42,15 @@ class StudyIndex:
     def subjects(self) -> list[str]:
         return sorted(self.runs)
 
+    def run_fields(self) -> dict[str, list[str]]:
+        """Parallel lists ``sub``, ``run`` (and ``ses`` with sessions) of every run, by
+        subject, for ``expand(template, zip, **fields)``."""
+        pairs = [(sub, ses, run) for sub in self.subjects for ses, run in self.runs[sub]]
+        fields = {"sub": [p[0] for p in pairs], "run": [p[2] for p in pairs]}
+        if self.has_sessions:
+            fields["ses"] = [p[1] for p in pairs]
+        return fields
+
 
 def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIndex:
     """``index`` restricted to the ``subjects`` and ``runs`` labels (empty: all); every

@@ -31,20 +31,15 @@ __all__ = [
 ]
 
 
-def open_nifti(path, *, full_read: bool = False) -> nib.Nifti1Image:
-    """Open a NIfTI image, or raise :class:`InputDataError` naming the file and the problem.
-
-    With ``full_read``, the last voxel is read, which decompresses the whole file: a
-    truncated ``.nii.gz`` shows here rather than in the middle of a job.
-    """
+def open_nifti(path) -> nib.Nifti1Image:
+    """Open a NIfTI image (its header), or raise :class:`InputDataError` naming the file
+    and the problem. :func:`check_complete` finds a truncated file."""
     path = Path(path)
     if not path.exists():
         raise InputDataError(f"{path}: file does not exist")
     try:
         img = nib.load(path)
         img.header.get_data_shape()
-        if full_read:
-            np.asarray(img.dataobj[(-1,) * len(img.shape)])
     except Exception as err:  # nibabel raises many types for corrupt files
         raise InputDataError(f"{path}: not a readable NIfTI image ({err})") from err
     return img
