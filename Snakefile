@@ -10,6 +10,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -34,6 +37,7 @@ include: "rules/firstlevel.smk"
 include: "rules/group.smk"
 include: "rules/meta.smk"
 include: "rules/macm.smk"
+include: "rules/report.smk"
 
 
 # Every input is checked before the first job (not in dry runs; see check_inputs).

@@ -173,6 +173,13 @@ FIRSTLEVEL_MAP = bids_path(
 )
 FIRSTLEVEL_MASK = bids_path(_FL, desc="brain", suffix="mask", **_FL_ENT)
 DESIGN = bids_path(_FL, sub="{sub}", task=TASK, suffix="design", extension=".tsv")
+DESIGN_FIGURE = bids_path(
+    f"{OUT}/firstlevel/sub-{{sub}}/figures",
+    sub="{sub}",
+    task=TASK,
+    suffix="design",
+    extension=".png",
+)
 
 _GR = dict(task=TASK, space=SPACE, res=RES, contrast="{contrast}", model="{model}")
 GROUP_Z = bids_path(f"{OUT}/group", stat="z", suffix="statmap", **_GR)
@@ -200,6 +207,24 @@ GROUP_NULL = bids_path(
     suffix="null",
     extension=".npz",
 )
+
+
+def group_figure(view, contrast="{contrast}", model="{model}", desc=None):
+    """Figure (``glassbrain`` or ``slices``) of a thresholded group map."""
+    return bids_path(
+        f"{OUT}/group/figures",
+        task=TASK,
+        space=SPACE,
+        res=RES,
+        contrast=contrast,
+        model=model,
+        stat="z",
+        desc=f"{desc}{view[0].upper()}{view[1:]}" if desc else view,
+        suffix="statmap",
+        extension=".png",
+    )
+
+
 GROUP_MASK = bids_path(
     f"{OUT}/group", task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
 )
@@ -227,6 +252,12 @@ OVERLAP_CLUSTERS = bids_path(
     suffix="clusters",
     extension=".tsv",
 )
+OVERLAP_FIGURES = {
+    view: group_figure(
+        view, contrast=OVERLAP_CONTRAST, model=OVERLAP_MODEL, desc="conjunction"
+    )
+    for view in ("glassbrain", "slices")
+}
 # (contrast, model) -> spec of every group model (mirrorflow.io.config.group_models).
 GROUP_MODELS = group_models(config)
 INFERENCE = config["group"]["inference"]
@@ -240,6 +271,19 @@ BEHAVIOUR = bids_path(
     suffix="correlation",
     extension=".json",
 )
+BEHAVIOUR_FIGURE = bids_path(
+    f"{OUT}/group/behaviour",
+    desc="{x}X{y}".format(**config["behaviour"]),
+    suffix="scatter",
+    extension=".png",
+)
+# The study report's own outputs (besides the figures and tables of each stage).
+_REP = f"{OUT}/report"
+RUNTIMES = f"{_REP}/desc-runtimes_jobs.tsv"
+RUNTIMES_SUMMARY = f"{_REP}/desc-runtimes_rules.tsv"
+RUNTIMES_FIGURE = f"{_REP}/desc-runtimes_rules.png"
+METHODS = f"{_REP}/methods.html"
+REGIONS = f"{_REP}/desc-literature_regions.tsv"
 
 
 # participants.tsv columns that the group stage reads: numeric and complete.
@@ -527,8 +571,9 @@ def get_final_output():
         targets.append(GROUP_THR.format(contrast=contrast, model=model))
         targets.append(GROUP_CLUSTERS.format(contrast=contrast, model=model))
     targets += [GROUP_OVERLAP, OVERLAP_CLUSTERS]
-    targets.append(BEHAVIOUR)
+    targets += [BEHAVIOUR, BEHAVIOUR_FIGURE]
     targets += get_meta_output()
+    targets += [RUNTIMES, RUNTIMES_FIGURE, METHODS, REGIONS]
     return targets
 
 
@@ -569,3 +614,70 @@ def get_meta_output():
         MACM_CONTRIBUTIONS,
         MACM_EXPERIMENTS,
     ]
+
+
+# ------------------------------------------------------------------ the study report
+def get_benchmarks(wildcards):
+    """Benchmark files of every job of the run that has one (after the QC checkpoint:
+    first-level jobs exist for the included subjects only)."""
+
+    def bench(step, **fill):
+        return expand(str(step.benchmark), **fill)
+
+    files = bench(rules.simulate_study) if SIMULATED else []
+    if LAYOUT == "raw":
+        files += bench(rules.preproc_anat, sub=SUBJECTS)
+        files += expand(str(rules.preproc_bold.benchmark), zip, **RUN_PAIRS)
+    files += bench(rules.firstlevel_glm, sub=get_included_subjects())
+    for contrast, model in GROUP_MODELS:
+        names = dict(contrast=contrast, model=model)
+        files += bench(rules.group_model, **names) + bench(
+            rules.group_threshold, **names
+        )
+        if PERMUTATION:
+            files += bench(rules.group_null, shard=range(INFERENCE["shards"]), **names)
+    for step in (rules.meta_ale, rules.meta_contributions):
+        files += bench(step, category=META_CATEGORIES)
+    for step in (rules.meta_contrast, rules.macm_reference, rules.macm_ale):
+        files += bench(step)
+    return files
+
+
+def get_methods_inputs(wildcards):
+    """Sidecars, tables and summaries from which the methods section is written."""
+    sub = get_included_subjects()[0]
+    first_run = {key: values[0] for key, values in RUN_PAIRS.items()}
+    firstlevel = FIRSTLEVEL_MAP.format(
+        sub=sub, contrast=next(iter(config["firstlevel"]["contrasts"])), stat="z"
+    )
+    inputs = dict(
+        qc=QC_TABLE,
+        qc_sidecar=sidecar(QC_TABLE),
+        # The preprocessing methods are in the confounds' and the transform's sidecars.
+        bold=sidecar(PREPROC["confounds"].format(**first_run)),
+        firstlevel=sidecar(firstlevel),
+        group_models=[
+            sidecar(GROUP_Z.format(contrast=c, model=m)) for c, m in GROUP_MODELS
+        ],
+        group_thresholded=[
+            sidecar(GROUP_THR.format(contrast=c, model=m)) for c, m in GROUP_MODELS
+        ],
+        group_clusters=[
+            GROUP_CLUSTERS.format(contrast=c, model=m) for c, m in GROUP_MODELS
+        ],
+        overlap=sidecar(GROUP_OVERLAP),
+        overlap_clusters=OVERLAP_CLUSTERS,
+        behaviour=BEHAVIOUR,
+        summaries=expand(META_COORDS_SUMMARY, category=META_CATEGORIES),
+        ale=[sidecar(META_THR[c]) for c in META_CATEGORIES],
+        conjunction=sidecar(META_THR["conjunction"]),
+        conjunction_clusters=f"{META_PREFIX['conjunction']}_clusters.tsv",
+        contrast=[sidecar(META_THR[d]) for d in CONTRAST_DIRECTIONS],
+        macm_seed=sidecar(MACM_SEED),
+        macm=sidecar(META_THR["macm"]),
+        macm_clusters=f"{META_PREFIX['macm']}_clusters.tsv",
+        macm_experiments=MACM_EXPERIMENTS,
+    )
+    if LAYOUT == "raw":
+        inputs["anat"] = sidecar(ANAT["xfm"].format(sub=first_run["sub"]))
+    return inputs

@@ -21,7 +21,16 @@ rule firstlevel_glm:
             allow_missing=True,
         ),
         mask=FIRSTLEVEL_MASK,
+        mask_sidecar=sidecar(FIRSTLEVEL_MASK),
         design=DESIGN,
+        design_sidecar=sidecar(DESIGN),
+        design_figure=report(
+            DESIGN_FIGURE,
+            caption="../report/design.rst",
+            category="3. First level",
+            subcategory="design matrices",
+            labels={"subject": "sub-{sub}"},
+        ),
     log:
         f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
     benchmark:

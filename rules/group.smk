@@ -6,7 +6,8 @@ rule group_mask:
     input:
         get_group_masks,
     output:
-        GROUP_MASK,
+        mask=GROUP_MASK,
+        sidecar=sidecar(GROUP_MASK),
     log:
         f"{OUT}/logs/group_mask/group_mask.log",
     conda:
@@ -27,6 +28,7 @@ rule group_model:
         z=GROUP_Z,
         z_sidecar=sidecar(GROUP_Z),
         design=GROUP_DESIGN,
+        design_sidecar=sidecar(GROUP_DESIGN),
     log:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
@@ -83,8 +85,32 @@ rule group_threshold:
         ),
         thresholded=GROUP_THR,
         thresholded_sidecar=sidecar(GROUP_THR),
-        clusters=GROUP_CLUSTERS,
+        clusters=report(
+            GROUP_CLUSTERS,
+            caption="../report/group_clusters.rst",
+            category="4. Group maps",
+            subcategory="{contrast} {model}",
+            labels={"contrast": "{contrast}", "model": "{model}", "view": "clusters"},
+        ),
         clusters_sidecar=sidecar(GROUP_CLUSTERS),
+        glassbrain=report(
+            group_figure("glassbrain"),
+            caption="../report/group_map.rst",
+            category="4. Group maps",
+            subcategory="{contrast} {model}",
+            labels={
+                "contrast": "{contrast}",
+                "model": "{model}",
+                "view": "glass brain",
+            },
+        ),
+        slices=report(
+            group_figure("slices"),
+            caption="../report/group_map.rst",
+            category="4. Group maps",
+            subcategory="{contrast} {model}",
+            labels={"contrast": "{contrast}", "model": "{model}", "view": "slices"},
+        ),
     log:
         f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
@@ -108,8 +134,40 @@ rule group_overlap:
     output:
         conjunction=GROUP_OVERLAP,
         sidecar=sidecar(GROUP_OVERLAP),
-        clusters=OVERLAP_CLUSTERS,
+        clusters=report(
+            OVERLAP_CLUSTERS,
+            caption="../report/overlap.rst",
+            category="4. Group maps",
+            subcategory="overlap",
+            labels={
+                "contrast": OVERLAP_CONTRAST,
+                "model": OVERLAP_MODEL,
+                "view": "clusters",
+            },
+        ),
         clusters_sidecar=sidecar(OVERLAP_CLUSTERS),
+        glassbrain=report(
+            OVERLAP_FIGURES["glassbrain"],
+            caption="../report/overlap.rst",
+            category="4. Group maps",
+            subcategory="overlap",
+            labels={
+                "contrast": OVERLAP_CONTRAST,
+                "model": OVERLAP_MODEL,
+                "view": "glass brain",
+            },
+        ),
+        slices=report(
+            OVERLAP_FIGURES["slices"],
+            caption="../report/overlap.rst",
+            category="4. Group maps",
+            subcategory="overlap",
+            labels={
+                "contrast": OVERLAP_CONTRAST,
+                "model": OVERLAP_MODEL,
+                "view": "slices",
+            },
+        ),
     log:
         f"{OUT}/logs/group_overlap/group_overlap.log",
     conda:
@@ -127,7 +185,13 @@ rule group_behaviour:
         participants=PARTICIPANTS,
         qc=QC_TABLE,
     output:
-        BEHAVIOUR,
+        correlation=BEHAVIOUR,
+        figure=report(
+            BEHAVIOUR_FIGURE,
+            caption="../report/behaviour.rst",
+            category="5. Behaviour",
+            labels={"figure": "scatter"},
+        ),
     log:
         f"{OUT}/logs/group_behaviour/group_behaviour.log",
     conda:

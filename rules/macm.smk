@@ -46,9 +46,11 @@ rule macm_ale:
         reference=MACM_REFERENCE,
     output:
         maps=expand(f"{OUT}/macm/meta-macm_{{map}}.nii.gz", map=MACM_MAPS),
+        map_sidecars=expand(f"{OUT}/macm/meta-macm_{{map}}.json", map=MACM_MAPS),
         thresholded=META_THR["macm"],
         sidecar=sidecar(META_THR["macm"]),
         experiments=MACM_EXPERIMENTS,
+        experiments_sidecar=sidecar(MACM_EXPERIMENTS),
         contributions=MACM_CONTRIBUTIONS,
         contributions_sidecar=sidecar(MACM_CONTRIBUTIONS),
     log:

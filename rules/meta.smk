@@ -55,6 +55,11 @@ rule meta_ale:
             map=ALE_MAPS,
             allow_missing=True,
         ),
+        map_sidecars=expand(
+            f"{OUT}/meta/ale/meta-{{category}}_{{map}}.json",
+            map=ALE_MAPS,
+            allow_missing=True,
+        ),
         thresholded=ALE_THR,
         sidecar=sidecar(ALE_THR),
     log:
@@ -123,6 +128,9 @@ rule meta_contrast:
         maps=expand(
             f"{OUT}/meta/contrast/meta-contrast_{{map}}.nii.gz", map=CONTRAST_MAPS
         ),
+        map_sidecars=expand(
+            f"{OUT}/meta/contrast/meta-contrast_{{map}}.json", map=CONTRAST_MAPS
+        ),
     log:
         f"{OUT}/logs/meta_contrast/meta-contrast.log",
     benchmark:
@@ -147,9 +155,21 @@ rule meta_clusters:
     input:
         thresholded=f"{OUT}/{{folder}}/meta-{{name}}_z_desc-thresholded.nii.gz",
     output:
-        table=f"{OUT}/{{folder}}/meta-{{name}}_clusters.tsv",
+        table=report(
+            f"{OUT}/{{folder}}/meta-{{name}}_clusters.tsv",
+            caption="../report/meta_clusters.rst",
+            category="6. Meta-analysis and MACM",
+            subcategory="{name}",
+            labels={"map": "{name}", "view": "clusters"},
+        ),
         sidecar=f"{OUT}/{{folder}}/meta-{{name}}_clusters.json",
-        figure=f"{OUT}/{{folder}}/meta-{{name}}_glassbrain.png",
+        figure=report(
+            f"{OUT}/{{folder}}/meta-{{name}}_glassbrain.png",
+            caption="../report/meta_map.rst",
+            category="6. Meta-analysis and MACM",
+            subcategory="{name}",
+            labels={"map": "{name}", "view": "glass brain"},
+        ),
     log:
         f"{OUT}/logs/meta_clusters/{{folder}}/meta-{{name}}.log",
     wildcard_constraints:

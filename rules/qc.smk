@@ -10,7 +10,28 @@ rule preproc_qc:
         confounds=PREPROC["confounds"],
         boldref=PREPROC["boldref"],
     output:
-        **QC,
+        metrics=QC["metrics"],
+        motion=report(
+            QC["motion"],
+            caption="../report/qc_motion.rst",
+            category="2. Quality control",
+            subcategory="sub-{sub}",
+            labels={"run": RUN_ID, "figure": "motion"},
+        ),
+        carpet=report(
+            QC["carpet"],
+            caption="../report/qc_carpet.rst",
+            category="2. Quality control",
+            subcategory="sub-{sub}",
+            labels={"run": RUN_ID, "figure": "carpet"},
+        ),
+        registration=report(
+            QC["registration"],
+            caption="../report/qc_registration.rst",
+            category="2. Quality control",
+            subcategory="sub-{sub}",
+            labels={"run": RUN_ID, "figure": "registration"},
+        ),
     log:
         f"{OUT}/logs/preproc_qc/{RUN_ID}.log",
     conda:
@@ -28,7 +49,13 @@ checkpoint preproc_qc_table:
     input:
         metrics=expand(QC["metrics"], zip, **RUN_PAIRS),
     output:
-        table=QC_TABLE,
+        table=report(
+            QC_TABLE,
+            caption="../report/qc_table.rst",
+            category="2. Quality control",
+            subcategory="exclusions",
+            labels={"run": "all runs", "figure": "QC table"},
+        ),
         sidecar=sidecar(QC_TABLE),
     log:
         f"{OUT}/logs/preproc_qc_table/preproc_qc_table.log",

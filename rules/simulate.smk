@@ -6,9 +6,9 @@ rule simulate_study:
     output:
         **SIM_OUTPUTS,
     log:
-        f"{OUT}/logs/simulate_study.log",
+        f"{OUT}/logs/simulate_study/simulate_study.log",
     benchmark:
-        f"{OUT}/logs/simulate_study.bench.tsv"
+        f"{OUT}/logs/simulate_study/simulate_study.bench.tsv"
     conda:
         "../envs/simulate.yaml"
     container:

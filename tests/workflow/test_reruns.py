@@ -25,6 +25,8 @@ pytestmark = pytest.mark.e2e
 N_SUBJECTS = 12  # config-reduced
 META = {"meta_simulate", "meta_inputs", "meta_ale", "meta_contributions", "meta_conjunction",
         "meta_contrast", "meta_clusters", "macm_reference", "macm_seed", "macm_ale"}
+#: The report's own jobs (methods, runtimes) follow every change of a result.
+REPORT = {"report_methods", "report_runtimes"}
 
 
 def planned(run, tmp_path, overlay: str = "", *args) -> dict[str, int]:
@@ -42,6 +44,12 @@ def planned(run, tmp_path, overlay: str = "", *args) -> dict[str, int]:
     counts.pop("total")
     counts.pop("all", None)
     return {rule: int(n) for rule, n in counts.items()}
+
+
+def results(jobs: dict[str, int]) -> dict[str, int]:
+    """``jobs`` without the report's jobs, after checking they follow the change once."""
+    assert all(jobs.get(rule, 1) == 1 for rule in REPORT), jobs
+    return {rule: n for rule, n in jobs.items() if rule not in REPORT}
 
 
 @contextmanager
@@ -85,8 +93,8 @@ def test_smoothing_fwhm_reruns_smoothing_and_downstream_only(run, tmp_path):
 
 
 def test_contrast_definition_reruns_first_level_and_group_only(run, tmp_path):
-    jobs = planned(run, tmp_path,
-                   "firstlevel: {contrasts: {mismatchGtImitate: 2 * mismatch - imitate}}\n")
+    jobs = results(planned(
+        run, tmp_path, "firstlevel: {contrasts: {mismatchGtImitate: 2 * mismatch - imitate}}\n"))
     assert jobs.pop("firstlevel_glm") == N_SUBJECTS
     assert set(jobs) == {"group_mask", "group_model", "group_null", "group_threshold",
                          "group_overlap"}
@@ -99,7 +107,7 @@ def test_contrast_definition_reruns_first_level_and_group_only(run, tmp_path):
     "macm: {n_iters: 40}\n",
 ], ids=["ale-iterations", "ale-threshold", "contrast-threshold", "macm-iterations"])
 def test_meta_analysis_settings_rerun_the_meta_analysis_only(run, tmp_path, change):
-    jobs = planned(run, tmp_path, change)
+    jobs = results(planned(run, tmp_path, change))
     assert jobs and set(jobs) <= META, jobs
     # Nothing upstream of the changed step: the inputs are not read again.
     assert not {"meta_simulate", "meta_inputs", "macm_reference"} & set(jobs)
@@ -122,7 +130,7 @@ def test_changed_behavioural_score_reruns_regressions_and_behaviour_only(run, tm
         table.to_csv(path, sep="\t", index=False)
 
     with edited(participants, edit):
-        jobs = planned(run, tmp_path)
+        jobs = results(planned(run, tmp_path))
     # The regressions (eq, accuracy; 2 null shards each), their overlap and the
     # behavioural correlation; not the one-sample or paired maps, nothing per subject.
     assert jobs == {"group_model": 2, "group_null": 4, "group_threshold": 2,
@@ -132,7 +140,7 @@ def test_changed_behavioural_score_reruns_regressions_and_behaviour_only(run, tm
 def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run, tmp_path):
     events = run / "sourcedata/simulated/bids/sub-03/func/sub-03_task-imitation_run-1_events.tsv"
     with edited(events, lambda p: p.write_text(p.read_text().replace("\t16.0", "\t15.0"))):
-        jobs = planned(run, tmp_path)
+        jobs = results(planned(run, tmp_path))
     # sub-03's GLM and the group maps built from the first level; no preprocessing, no
     # other subject, not the behavioural correlation, nothing of the meta-analysis.
     assert jobs == {"firstlevel_glm": 1, "group_mask": 1, "group_model": 4, "group_null": 8,
@@ -140,8 +148,10 @@ def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run
 
 
 @pytest.mark.parametrize("script, rules", [
-    ("group_behaviour.py", {"group_behaviour"}),
-    ("meta_conjunction.py", {"meta_conjunction", "meta_clusters", "macm_seed", "macm_ale"}),
+    # The methods read the correlation; the runtimes only jobs with a benchmark file.
+    ("group_behaviour.py", {"group_behaviour", "report_methods"}),
+    ("meta_conjunction.py", {"meta_conjunction", "meta_clusters", "macm_seed", "macm_ale",
+                             *REPORT}),
 ])
 def test_edited_script_reruns_its_rule_and_downstream(run, tmp_path, script, rules):
     path = REPO / "workflow" / "scripts" / script

@@ -8,6 +8,7 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.glm.firstlevel import fit_first_level, write_first_level  # noqa: E402
+from mirrorflow.report.figures import design_figure  # noqa: E402
 
 maps, designs, methods, mask = fit_first_level(
     bold_files=snakemake.input.bold,
@@ -32,4 +33,9 @@ write_first_level(
     methods=methods,
     sources=list(snakemake.input.bold),
 )
+design_figure(snakemake.output.design, snakemake.output.design_figure)
 logging.info(methods)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

@@ -11,3 +11,7 @@ from nilearn.masking import intersect_masks  # noqa: E402
 intersect_masks(list(snakemake.input), threshold=1, connected=False).to_filename(
     snakemake.output[0]
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

@@ -26,3 +26,7 @@ if snakemake.params.spec["kind"] != "paired":  # rows are participants
     design = design.set_axis([f"sub-{s}" for s in design.index])
 design.rename_axis("map").to_csv(snakemake.output.design, sep="\t")
 logging.info(methods)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

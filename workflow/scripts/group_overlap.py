@@ -10,6 +10,7 @@ from mirrorflow.clusters import COLUMNS, cluster_table  # noqa: E402
 from mirrorflow.group.overlap import conjunction  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
 from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
+from mirrorflow.report.figures import map_figures  # noqa: E402
 
 out = snakemake.output
 img = conjunction(list(snakemake.input))
@@ -21,3 +22,9 @@ table = cluster_table(img, atlas=snakemake.params.atlas)
 table.to_csv(out.clusters, sep="\t", index=False, na_rep="n/a")
 write_json(out.clusters_sidecar, {"Sources": [out.conjunction], "Description": description,
                                   "Atlas": ATLASES[snakemake.params.atlas], "Columns": COLUMNS})
+map_figures(out.conjunction, glass_file=out.glassbrain, slices_file=out.slices,
+            title="overlap of the regressions (minimum z)")
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

@@ -12,6 +12,7 @@ from mirrorflow.group import inference  # noqa: E402
 from mirrorflow.group.maps import group_design  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
 from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
+from mirrorflow.report.figures import map_figures  # noqa: E402
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 settings = p.inference
@@ -37,4 +38,10 @@ write_json(out.clusters_sidecar, {
     "Sources": [out.thresholded], "Threshold": info,
     "Atlas": ATLASES[p.atlas], "Columns": COLUMNS,
 })
+map_figures(out.thresholded, glass_file=out.glassbrain, slices_file=out.slices,
+            title=f"{snakemake.wildcards.contrast} {snakemake.wildcards.model} (z)")
 logging.info("%s: %d cluster peaks", info["Description"], len(table))
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

@@ -23,3 +23,7 @@ run_macm(
     n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

@@ -31,3 +31,7 @@ write_sidecar(snakemake.output.mask, {  # noqa: F821
     "NVoxels": n_voxels,
 })
 logging.info("MACM seed: %s, %d voxels", description, n_voxels)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

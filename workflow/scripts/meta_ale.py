@@ -21,3 +21,7 @@ run_ale(
     seed=params.seed,
     level=params.level,
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

@@ -15,3 +15,7 @@ write_clusters(
     atlases=snakemake.params.atlases,  # noqa: F821
     title=snakemake.params.title,  # noqa: F821
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

@@ -13,3 +13,7 @@ run_conjunction(
     labels=list(snakemake.params.categories),  # noqa: F821
     conjunction_file=snakemake.output.conjunction,  # noqa: F821
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

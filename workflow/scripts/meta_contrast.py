@@ -21,3 +21,7 @@ run_contrast(
     seed=params.seed,
     min_cluster_mm3=params.min_cluster_mm3,
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

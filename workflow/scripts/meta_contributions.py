@@ -15,3 +15,7 @@ write_contributions(
     method=snakemake.params.method,  # noqa: F821
     n_cores=snakemake.threads,  # noqa: F821
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)  # noqa: F821

@@ -16,3 +16,7 @@ write_category(
     summary_file=snakemake.output.summary,  # noqa: F821
     assumed_sample_size=snakemake.params.assumed_sample_size,  # noqa: F821
 )
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake, documents=[snakemake.output.summary])  # noqa: F821

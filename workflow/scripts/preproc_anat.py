@@ -22,3 +22,7 @@ methods = run_anat(
     n_procs=snakemake.threads,
 )
 logging.info(methods)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

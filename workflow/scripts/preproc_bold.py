@@ -27,3 +27,7 @@ methods = run_bold(
     n_procs=snakemake.threads,
 )
 logging.info(methods)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

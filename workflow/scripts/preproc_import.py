@@ -18,3 +18,7 @@ methods = import_fmriprep_run(
     space=snakemake.params.space,
 )
 logging.info(methods)
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

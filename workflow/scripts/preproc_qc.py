@@ -27,3 +27,7 @@ with tempfile.TemporaryDirectory() as tmp:
     plot_registration(inp.boldref, template["template"], template["template_mask"],
                       out.registration, title=title)
 write_json(out.metrics, {**metrics, "Sources": [inp.bold, inp.mask, inp.confounds]})
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake, documents=[snakemake.output.metrics])

@@ -25,3 +25,7 @@ excluded = table[~table["included"]]
 logging.info("%d of %d runs excluded", len(excluded), len(table))
 for _, row in excluded.iterrows():
     logging.info("excluded sub-%s run-%s: %s", row["sub"], row["run"], row["reason"])
+
+from mirrorflow.io.provenance import stamp  # noqa: E402
+
+stamp(snakemake)

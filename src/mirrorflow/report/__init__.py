@@ -1,0 +1,1 @@
+"""The study report: figures, methods, runtimes and the comparison with the model studies."""
