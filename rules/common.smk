@@ -286,6 +286,24 @@ METHODS = f"{_REP}/methods.html"
 REGIONS = f"{_REP}/desc-literature_regions.tsv"
 
 
+# Benchmark file of each rule that has one (runtimes in the report; one template per rule,
+# so the rules and get_benchmarks cannot disagree).
+BENCHMARKS = {
+    "firstlevel_glm": f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv",
+    "group_model": f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv",
+    "group_null": f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv",
+    "group_threshold": f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv",
+    "macm_ale": f"{OUT}/logs/macm_ale/meta-macm.bench.tsv",
+    "macm_reference": f"{OUT}/logs/macm_reference/macm_reference.bench.tsv",
+    "meta_ale": f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv",
+    "meta_contrast": f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv",
+    "meta_contributions": f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv",
+    "preproc_anat": f"{OUT}/logs/preproc_anat/sub-{{sub}}.bench.tsv",
+    "preproc_bold": f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv",
+    "simulate_study": f"{OUT}/logs/simulate_study/simulate_study.bench.tsv",
+}
+
+
 # participants.tsv columns that the group stage reads: numeric and complete.
 PARTICIPANT_COLUMNS = sorted(
     {config["behaviour"]["x"], config["behaviour"]["y"]}
@@ -620,27 +638,24 @@ def get_meta_output():
 def get_benchmarks(wildcards):
     """Benchmark files of every job of the run that has one (after the QC checkpoint:
     first-level jobs exist for the included subjects only)."""
-
-    def bench(step, **fill):
-        return expand(str(step.benchmark), **fill)
-
-    files = bench(rules.simulate_study) if SIMULATED else []
+    files = expand(BENCHMARKS["simulate_study"]) if SIMULATED else []
     if LAYOUT == "raw":
-        files += bench(rules.preproc_anat, sub=SUBJECTS)
-        files += expand(str(rules.preproc_bold.benchmark), zip, **RUN_PAIRS)
-    files += bench(rules.firstlevel_glm, sub=get_included_subjects())
+        files += expand(BENCHMARKS["preproc_anat"], sub=SUBJECTS)
+        files += expand(BENCHMARKS["preproc_bold"], zip, **RUN_PAIRS)
+    files += expand(BENCHMARKS["firstlevel_glm"], sub=get_included_subjects())
     for contrast, model in GROUP_MODELS:
         names = dict(contrast=contrast, model=model)
-        files += bench(rules.group_model, **names) + bench(
-            rules.group_threshold, **names
-        )
+        files += expand(BENCHMARKS["group_model"], **names)
+        files += expand(BENCHMARKS["group_threshold"], **names)
         if PERMUTATION:
-            files += bench(rules.group_null, shard=range(INFERENCE["shards"]), **names)
-    for step in (rules.meta_ale, rules.meta_contributions):
-        files += bench(step, category=META_CATEGORIES)
-    for step in (rules.meta_contrast, rules.macm_reference, rules.macm_ale):
-        files += bench(step)
-    return files
+            files += expand(
+                BENCHMARKS["group_null"], shard=range(INFERENCE["shards"]), **names
+            )
+    for step in ("meta_ale", "meta_contributions"):
+        files += expand(BENCHMARKS[step], category=META_CATEGORIES)
+    return files + [
+        BENCHMARKS[s] for s in ("meta_contrast", "macm_reference", "macm_ale")
+    ]
 
 
 def get_methods_inputs(wildcards):

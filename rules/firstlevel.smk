@@ -34,7 +34,7 @@ rule firstlevel_glm:
     log:
         f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
     benchmark:
-        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv"
+        BENCHMARKS["firstlevel_glm"]
     conda:
         "../envs/firstlevel.yaml"
     container:

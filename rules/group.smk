@@ -32,7 +32,7 @@ rule group_model:
     log:
         f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
-        f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv"
+        BENCHMARKS["group_model"]
     conda:
         "../envs/group.yaml"
     container:
@@ -56,7 +56,7 @@ rule group_null:
     log:
         f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.log",
     benchmark:
-        f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv"
+        BENCHMARKS["group_null"]
     conda:
         "../envs/group.yaml"
     container:
@@ -114,7 +114,7 @@ rule group_threshold:
     log:
         f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
-        f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv"
+        BENCHMARKS["group_threshold"]
     conda:
         "../envs/group.yaml"
     container:

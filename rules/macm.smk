@@ -13,7 +13,7 @@ rule macm_reference:
     log:
         f"{OUT}/logs/macm_reference/macm_reference.log",
     benchmark:
-        f"{OUT}/logs/macm_reference/macm_reference.bench.tsv"
+        BENCHMARKS["macm_reference"]
     conda:
         "../envs/meta.yaml"
     container:
@@ -56,7 +56,7 @@ rule macm_ale:
     log:
         f"{OUT}/logs/macm_ale/meta-macm.log",
     benchmark:
-        f"{OUT}/logs/macm_ale/meta-macm.bench.tsv"
+        BENCHMARKS["macm_ale"]
     conda:
         "../envs/meta.yaml"
     container:

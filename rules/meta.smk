@@ -65,7 +65,7 @@ rule meta_ale:
     log:
         f"{OUT}/logs/meta_ale/meta-{{category}}.log",
     benchmark:
-        f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv"
+        BENCHMARKS["meta_ale"]
     conda:
         "../envs/meta.yaml"
     container:
@@ -90,7 +90,7 @@ rule meta_contributions:
     log:
         f"{OUT}/logs/meta_contributions/meta-{{category}}.log",
     benchmark:
-        f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv"
+        BENCHMARKS["meta_contributions"]
     conda:
         "../envs/meta.yaml"
     container:
@@ -134,7 +134,7 @@ rule meta_contrast:
     log:
         f"{OUT}/logs/meta_contrast/meta-contrast.log",
     benchmark:
-        f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv"
+        BENCHMARKS["meta_contrast"]
     conda:
         "../envs/meta.yaml"
     container:

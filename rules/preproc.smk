@@ -12,7 +12,7 @@ rule preproc_anat:
     log:
         f"{OUT}/logs/preproc_anat/sub-{{sub}}.log",
     benchmark:
-        f"{OUT}/logs/preproc_anat/sub-{{sub}}.bench.tsv"
+        BENCHMARKS["preproc_anat"]
     conda:
         "../envs/preproc.yaml"
     container:
@@ -39,7 +39,7 @@ rule preproc_bold:
     log:
         f"{OUT}/logs/preproc_bold/{RUN_ID}.log",
     benchmark:
-        f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv"
+        BENCHMARKS["preproc_bold"]
     conda:
         "../envs/preproc.yaml"
     container:

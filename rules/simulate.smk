@@ -8,7 +8,7 @@ rule simulate_study:
     log:
         f"{OUT}/logs/simulate_study/simulate_study.log",
     benchmark:
-        f"{OUT}/logs/simulate_study/simulate_study.bench.tsv"
+        BENCHMARKS["simulate_study"]
     conda:
         "../envs/simulate.yaml"
     container:

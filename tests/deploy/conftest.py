@@ -89,8 +89,9 @@ def images():
     return result.stdout
 
 
-#: Outputs that legitimately differ between runs: logs, timings, caches, scratch.
-VOLATILE = ("logs/", "work/")
+#: Outputs that legitimately differ between runs: logs, timings (and the report's tables
+#: of them), caches, scratch.
+VOLATILE = ("logs/", "work/", "report/desc-runtimes_")
 
 
 def result_files(root: Path) -> dict[str, Path]:

@@ -161,7 +161,8 @@ def test_users_ci_validation_command_and_github_workflow():
     workflow = yaml.safe_load((REPO / ".github/workflows/validate.yaml").read_text())
     steps = [step.get("run", "") for job in workflow["jobs"].values() for step in job["steps"]]
     assert "python -m pip install -r requirements.lock -e ." in steps
-    assert {"bash .ci/validate --dry-only", "bash .ci/validate --e2e-only"} <= set(steps)
+    assert {"bash .ci/validate --dry-only", "REPORT=report.html bash .ci/validate --e2e-only"} \
+        <= set(steps)
     result = subprocess.run(["bash", ".ci/validate", "--dry-only"], cwd=REPO, text=True,
                             capture_output=True, timeout=600,
                             env={**os.environ, "PYTHON": sys.executable})

@@ -77,6 +77,10 @@ def test_every_derivative_sidecar_traces_it(run):
     assert checked > 100
     assert {"preproc_bold", "firstlevel_glm", "group_model", "group_threshold",
             "meta_ale", "meta_contrast", "macm_ale", "report_methods"} <= rules
+    # Provenance stays in the sidecars: the QC table built from the runs' metrics files
+    # has metric columns only.
+    qc = pd.read_csv(next((run / "preproc").glob("*_desc-qc_runs.tsv")), sep="\t")
+    assert not {"Provenance", "Sources"} & set(qc.columns)
     z = json.loads((next((run / "group").glob("*model-eq_stat-z_statmap.json"))).read_text())
     assert z["Provenance"]["Rule"] == "group_model"
     assert z["Provenance"]["Parameters"]["spec"]["covariate"] == "eq"

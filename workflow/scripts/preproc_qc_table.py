@@ -12,7 +12,8 @@ from mirrorflow.qc.metrics import qc_table, write_qc_table  # noqa: E402
 records = []
 for (sub, ses, run), path in zip(snakemake.params.runs, snakemake.input.metrics, strict=True):
     metrics = json.loads(open(path).read())
-    metrics.pop("Sources", None)
+    for key in ("Sources", "Provenance"):  # where the metrics came from, not metrics
+        metrics.pop(key, None)
     records.append({"sub": sub, **({"ses": ses} if ses else {}), "run": run, **metrics})
 table = qc_table(records, max_mean_fd=snakemake.params.max_mean_fd)
 write_qc_table(
