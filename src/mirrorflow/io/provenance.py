@@ -88,17 +88,16 @@ def provenance(*, rule: str, inputs, params: dict, config: dict) -> dict:
 
 
 def _jsonable(value):
-    """``value`` with Snakemake's list types and numpy scalars made plain JSON."""
+    """``value`` as plain JSON: numpy values as numbers or lists, sets sorted, anything
+    else that JSON cannot hold (paths) as text. Snakemake's Namedlist is a list."""
     return json.loads(json.dumps(value, default=_default))
 
 
 def _default(value):
     if hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, (Path, set, tuple)):
-        return sorted(map(str, value)) if isinstance(value, set) else str(value)
-    if isinstance(value, list):  # Snakemake's Namedlist subclasses list
-        return list(value)
+    if isinstance(value, set):
+        return sorted(map(str, value))
     return str(value)
 
 
