@@ -252,12 +252,34 @@ OVERLAP_CLUSTERS = bids_path(
     suffix="clusters",
     extension=".tsv",
 )
+
+
+def group_report(
+    path, view, *, caption, contrast="{contrast}", model="{model}", subcategory=None
+):
+    """``path`` marked for the report's group maps, labelled by contrast, model and view
+    (subcategory: the contrast and model unless given)."""
+    return report(
+        path,
+        caption=f"../report/{caption}.rst",
+        category="4. Group maps",
+        subcategory=subcategory or f"{contrast} {model}",
+        labels={"contrast": contrast, "model": model, "view": view},
+    )
+
+
 OVERLAP_FIGURES = {
     view: group_figure(
         view, contrast=OVERLAP_CONTRAST, model=OVERLAP_MODEL, desc="conjunction"
     )
     for view in ("glassbrain", "slices")
 }
+OVERLAP_REPORT = dict(
+    caption="overlap",
+    contrast=OVERLAP_CONTRAST,
+    model=OVERLAP_MODEL,
+    subcategory="overlap",
+)
 # (contrast, model) -> spec of every group model (mirrorflow.io.config.group_models).
 GROUP_MODELS = group_models(config)
 INFERENCE = config["group"]["inference"]
@@ -420,6 +442,10 @@ META_PREFIX = {
     **{d: f"{OUT}/meta/contrast/meta-{d}" for d in CONTRAST_DIRECTIONS},
     "macm": f"{OUT}/macm/meta-macm",
 }
+# Every map NiMARE writes for an estimate, {map} from ALE_MAPS, CONTRAST_MAPS, MACM_MAPS.
+ALE_MAP = f"{OUT}/meta/ale/meta-{{category}}_{{map}}.nii.gz"
+CONTRAST_MAP = f"{OUT}/meta/contrast/meta-contrast_{{map}}.nii.gz"
+MACM_MAP = f"{OUT}/macm/meta-macm_{{map}}.nii.gz"
 META_THR = {
     name: f"{prefix}_z_desc-thresholded.nii.gz" for name, prefix in META_PREFIX.items()
 }

@@ -85,32 +85,12 @@ rule group_threshold:
         ),
         thresholded=GROUP_THR,
         thresholded_sidecar=sidecar(GROUP_THR),
-        clusters=report(
-            GROUP_CLUSTERS,
-            caption="../report/group_clusters.rst",
-            category="4. Group maps",
-            subcategory="{contrast} {model}",
-            labels={"contrast": "{contrast}", "model": "{model}", "view": "clusters"},
-        ),
+        clusters=group_report(GROUP_CLUSTERS, "clusters", caption="group_clusters"),
         clusters_sidecar=sidecar(GROUP_CLUSTERS),
-        glassbrain=report(
-            group_figure("glassbrain"),
-            caption="../report/group_map.rst",
-            category="4. Group maps",
-            subcategory="{contrast} {model}",
-            labels={
-                "contrast": "{contrast}",
-                "model": "{model}",
-                "view": "glass brain",
-            },
+        glassbrain=group_report(
+            group_figure("glassbrain"), "glass brain", caption="group_map"
         ),
-        slices=report(
-            group_figure("slices"),
-            caption="../report/group_map.rst",
-            category="4. Group maps",
-            subcategory="{contrast} {model}",
-            labels={"contrast": "{contrast}", "model": "{model}", "view": "slices"},
-        ),
+        slices=group_report(group_figure("slices"), "slices", caption="group_map"),
     log:
         f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.log",
     benchmark:
@@ -134,40 +114,12 @@ rule group_overlap:
     output:
         conjunction=GROUP_OVERLAP,
         sidecar=sidecar(GROUP_OVERLAP),
-        clusters=report(
-            OVERLAP_CLUSTERS,
-            caption="../report/overlap.rst",
-            category="4. Group maps",
-            subcategory="overlap",
-            labels={
-                "contrast": OVERLAP_CONTRAST,
-                "model": OVERLAP_MODEL,
-                "view": "clusters",
-            },
+        clusters=group_report(OVERLAP_CLUSTERS, "clusters", **OVERLAP_REPORT),
+        glassbrain=group_report(
+            OVERLAP_FIGURES["glassbrain"], "glass brain", **OVERLAP_REPORT
         ),
+        slices=group_report(OVERLAP_FIGURES["slices"], "slices", **OVERLAP_REPORT),
         clusters_sidecar=sidecar(OVERLAP_CLUSTERS),
-        glassbrain=report(
-            OVERLAP_FIGURES["glassbrain"],
-            caption="../report/overlap.rst",
-            category="4. Group maps",
-            subcategory="overlap",
-            labels={
-                "contrast": OVERLAP_CONTRAST,
-                "model": OVERLAP_MODEL,
-                "view": "glass brain",
-            },
-        ),
-        slices=report(
-            OVERLAP_FIGURES["slices"],
-            caption="../report/overlap.rst",
-            category="4. Group maps",
-            subcategory="overlap",
-            labels={
-                "contrast": OVERLAP_CONTRAST,
-                "model": OVERLAP_MODEL,
-                "view": "slices",
-            },
-        ),
     log:
         f"{OUT}/logs/group_overlap/group_overlap.log",
     conda:

@@ -45,8 +45,8 @@ rule macm_ale:
         seed=MACM_SEED,
         reference=MACM_REFERENCE,
     output:
-        maps=expand(f"{OUT}/macm/meta-macm_{{map}}.nii.gz", map=MACM_MAPS),
-        map_sidecars=expand(f"{OUT}/macm/meta-macm_{{map}}.json", map=MACM_MAPS),
+        maps=expand(MACM_MAP, map=MACM_MAPS),
+        map_sidecars=expand(sidecar(MACM_MAP), map=MACM_MAPS),
         thresholded=META_THR["macm"],
         sidecar=sidecar(META_THR["macm"]),
         experiments=MACM_EXPERIMENTS,

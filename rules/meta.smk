@@ -50,16 +50,8 @@ rule meta_ale:
     input:
         dataset=META_COORDS,
     output:
-        maps=expand(
-            f"{OUT}/meta/ale/meta-{{category}}_{{map}}.nii.gz",
-            map=ALE_MAPS,
-            allow_missing=True,
-        ),
-        map_sidecars=expand(
-            f"{OUT}/meta/ale/meta-{{category}}_{{map}}.json",
-            map=ALE_MAPS,
-            allow_missing=True,
-        ),
+        maps=expand(ALE_MAP, map=ALE_MAPS, allow_missing=True),
+        map_sidecars=expand(sidecar(ALE_MAP), map=ALE_MAPS, allow_missing=True),
         thresholded=ALE_THR,
         sidecar=sidecar(ALE_THR),
     log:
@@ -125,12 +117,8 @@ rule meta_contrast:
     output:
         directions=[META_THR[d] for d in CONTRAST_DIRECTIONS],
         sidecars=[sidecar(META_THR[d]) for d in CONTRAST_DIRECTIONS],
-        maps=expand(
-            f"{OUT}/meta/contrast/meta-contrast_{{map}}.nii.gz", map=CONTRAST_MAPS
-        ),
-        map_sidecars=expand(
-            f"{OUT}/meta/contrast/meta-contrast_{{map}}.json", map=CONTRAST_MAPS
-        ),
+        maps=expand(CONTRAST_MAP, map=CONTRAST_MAPS),
+        map_sidecars=expand(sidecar(CONTRAST_MAP), map=CONTRAST_MAPS),
     log:
         f"{OUT}/logs/meta_contrast/meta-contrast.log",
     benchmark:

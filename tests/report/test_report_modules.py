@@ -31,13 +31,14 @@ def test_runtimes_per_job_and_rule(tmp_path):
     jobs = runtime_table(files)
     assert list(jobs["rule"]) == ["preproc_bold", "preproc_bold", "meta_ale"]
     assert list(jobs["job"]) == ["sub-01_run-1", "sub-01_run-2", "meta-mimicry"]
-    summary = runtime_summary(jobs).set_index("rule")
+    summary = runtime_summary(jobs)
+    figure = runtime_figure(summary, tmp_path / "runtimes.png")
+    assert imread(figure).std() > 0.01
+    summary = summary.set_index("rule")
     assert summary.loc["preproc_bold", "jobs"] == 2
     assert summary.loc["preproc_bold", "total_s"] == pytest.approx(22.5)
     assert summary.loc["preproc_bold", "max_rss_mb"] == 320
     assert list(summary.index) == ["meta_ale", "preproc_bold"]  # longest first
-    figure = runtime_figure(jobs, tmp_path / "runtimes.png")
-    assert imread(figure).std() > 0.01
 
 
 def test_runtimes_refuse_a_file_that_is_not_a_benchmark(tmp_path):

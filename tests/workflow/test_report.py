@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
+from mirrorflow.io.bids import sidecar_path
 from mirrorflow.report.literature import REPORTED
 from mirrorflow.report.methods import REFERENCES
 
@@ -41,14 +42,6 @@ def _derivatives(run: Path) -> list[Path]:
     )
 
 
-def _sidecar(path: Path) -> Path:
-    name = path.name
-    for ext in (".nii.gz", ".tsv"):
-        if name.endswith(ext):
-            return path.with_name(name[: -len(ext)] + ".json")
-    raise ValueError(path)
-
-
 def test_every_derivative_sidecar_traces_it(run):
     """Rule, parameters, whole configuration, versions and input checksums, for every map
     and table; each recorded checksum is the SHA-256 of the file as it is now."""
@@ -57,13 +50,13 @@ def test_every_derivative_sidecar_traces_it(run):
 
     derivatives = _derivatives(run)
     assert len(derivatives) > 150
-    missing = [str(p.relative_to(run)) for p in derivatives if not _sidecar(p).exists()]
+    missing = [str(p.relative_to(run)) for p in derivatives if not sidecar_path(p).exists()]
     assert not missing, missing
     checked = 0
     rules = set()
     for path in derivatives:
-        block = json.loads(_sidecar(path).read_text()).get("Provenance")
-        assert block, f"{_sidecar(path)} has no Provenance"
+        block = json.loads(sidecar_path(path).read_text()).get("Provenance")
+        assert block, f"{sidecar_path(path)} has no Provenance"
         assert block["Config"]["output_dir"] == str(run)
         assert block["Config"]["simulation"]["n_subjects"] == 12
         assert block["Software"]["python"]

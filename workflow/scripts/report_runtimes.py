@@ -15,7 +15,7 @@ jobs = runtime_table(snakemake.input)
 summary = runtime_summary(jobs)
 jobs.to_csv(out.jobs, sep="\t", index=False, float_format="%.2f")
 summary.to_csv(out.rules, sep="\t", index=False, float_format="%.2f")
-runtime_figure(jobs, out.figure)
+runtime_figure(summary, out.figure)
 columns = {"rule": "Snakemake rule", "s": "wall time (s)", "max_rss": "peak memory (MB)",
            "cpu_time": "CPU time (s)"}
 write_json(out.jobs_sidecar, {

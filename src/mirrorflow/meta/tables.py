@@ -3,7 +3,7 @@
 - :func:`write_clusters`: peaks (MNI x/y/z), size (mm3, voxels), peak z and the region
   of each peak in every configured atlas (:func:`mirrorflow.clusters.cluster_table`,
   nilearn's ``get_clusters_table``), with a JSON sidecar naming the atlases; and a
-  glass-brain figure (nilearn ``plot_glass_brain``).
+  glass-brain figure (:func:`mirrorflow.report.figures.glass_brain`).
 - :func:`write_contributions`: how much each experiment drives each cluster, by NiMARE's
   :class:`~nimare.diagnostics.Jackknife` (share of the cluster's mean ALE lost when the
   experiment is left out) or FocusCounter (the experiment's foci in the cluster;
@@ -27,7 +27,6 @@ __all__ = [
     "CONTRIBUTION_METHODS",
     "contributions_table",
     "focus_counts",
-    "glass_brain",
     "save_contributions",
     "write_clusters",
     "write_contributions",
@@ -40,35 +39,6 @@ CONTRIBUTION_METHODS = {"jackknife": "Jackknife", "focuscounter": "FocusCounter"
 
 #: Key under which the thresholded map is added to the NiMARE result for diagnostics.
 _TARGET = "z_desc-thresholded"
-
-
-def glass_brain(img, path, *, title: str) -> Path:
-    """Glass-brain figure (PNG) of a thresholded map; an empty map is drawn as such."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from nilearn import plotting
-
-    data = np.asarray(img.dataobj, dtype=float)
-    empty = not np.any(data > 0)
-    display = plotting.plot_glass_brain(
-        None if empty else img,
-        display_mode="lyrz",
-        colorbar=not empty,
-        cmap="inferno" if not empty else None,
-        plot_abs=False,
-        black_bg=False,
-        title=f"{title} (no surviving voxels)" if empty else title,
-    )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    display.savefig(str(tmp), dpi=100)
-    display.close()
-    plt.close("all")
-    tmp.replace(path)
-    return path
 
 
 def write_clusters(map_file, *, table_file, figure_file, atlases, title: str) -> dict:
@@ -93,6 +63,7 @@ def write_clusters(map_file, *, table_file, figure_file, atlases, title: str) ->
     from mirrorflow.clusters import COLUMNS, cluster_table, label_columns
     from mirrorflow.io.atlases import ATLASES
     from mirrorflow.io.bids import write_sidecar
+    from mirrorflow.report.figures import glass_brain
 
     img = nib.load(str(map_file))
     table = cluster_table(img, atlas=list(atlases))

@@ -1,5 +1,6 @@
 """Figures of the study report, drawn with nilearn's plotting and matplotlib.
 
+- :func:`glass_brain`: a thresholded map as a glass brain (every meta-analytic map).
 - :func:`map_figures`: a thresholded group map as a glass brain and as axial slices.
 - :func:`design_figure`: each run's first-level design matrix (nilearn
   ``plot_design_matrix``).
@@ -25,7 +26,14 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["design_figure", "map_figures", "runtime_figure", "scatter_figure", "slices"]
+__all__ = [
+    "design_figure",
+    "glass_brain",
+    "map_figures",
+    "runtime_figure",
+    "scatter_figure",
+    "slices",
+]
 
 
 def _save(figure_or_display, path) -> Path:
@@ -43,6 +51,23 @@ def _save(figure_or_display, path) -> Path:
 
 def _is_empty(img) -> bool:
     return not np.any(np.asarray(img.dataobj, dtype=float) != 0)
+
+
+def glass_brain(img, path, *, title: str) -> Path:
+    """Glass-brain figure (PNG) of a thresholded map; an empty map is drawn as such."""
+    from nilearn import plotting
+
+    empty = not np.any(np.asarray(img.dataobj, dtype=float) > 0)
+    display = plotting.plot_glass_brain(
+        None if empty else img,
+        display_mode="lyrz",
+        colorbar=not empty,
+        cmap="inferno" if not empty else None,
+        plot_abs=False,
+        black_bg=False,
+        title=f"{title} (no surviving voxels)" if empty else title,
+    )
+    return _save(display, path)
 
 
 def slices(img, path, *, title: str, cuts: int = 8) -> Path:
@@ -67,8 +92,6 @@ def slices(img, path, *, title: str, cuts: int = 8) -> Path:
 
 def map_figures(img, *, glass_file, slices_file, title: str) -> tuple[Path, Path]:
     """Glass brain and axial slices of one thresholded map."""
-    from mirrorflow.meta.tables import glass_brain
-
     img = nib.load(str(img))
     return glass_brain(img, glass_file, title=title), slices(img, slices_file, title=title)
 
@@ -112,16 +135,16 @@ def scatter_figure(table: pd.DataFrame, result: dict, path) -> Path:
     return _save(fig, path)
 
 
-def runtime_figure(table: pd.DataFrame, path) -> Path:
-    """Horizontal bars of the total wall time per rule (``table`` from
-    :func:`mirrorflow.report.runtimes.runtime_table`, one row per job)."""
-    per_rule = table.groupby("rule")["s"].agg(["sum", "count"]).sort_values("sum")
+def runtime_figure(summary: pd.DataFrame, path) -> Path:
+    """Horizontal bars of the total wall time per rule (``summary`` from
+    :func:`mirrorflow.report.runtimes.runtime_summary`)."""
+    per_rule = summary.sort_values("total_s")
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(per_rule) + 1.5))
-    ax.barh(per_rule.index, per_rule["sum"], color="#3060a0")
-    for i, (total, count) in enumerate(zip(per_rule["sum"], per_rule["count"])):
+    ax.barh(per_rule["rule"], per_rule["total_s"], color="#3060a0")
+    for i, (total, count) in enumerate(zip(per_rule["total_s"], per_rule["jobs"])):
         ax.text(total, i, f" {total:.0f} s ({count} job{'s' * (count > 1)})", va="center",
                 fontsize=8)
     ax.set_xlabel("wall time, all jobs of the rule (s)")
-    ax.set_xlim(0, per_rule["sum"].max() * 1.3 if len(per_rule) else 1)
+    ax.set_xlim(0, per_rule["total_s"].max() * 1.3 if len(per_rule) else 1)
     fig.tight_layout()
     return _save(fig, path)
