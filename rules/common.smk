@@ -316,9 +316,12 @@ BENCHMARKS = {
     "group_null": f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv",
     "group_threshold": f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv",
     "macm_ale": f"{OUT}/logs/macm_ale/meta-macm.bench.tsv",
+    "macm_null": f"{OUT}/logs/macm_null/meta-macm_shard-{{shard}}.bench.tsv",
     "macm_reference": f"{OUT}/logs/macm_reference/macm_reference.bench.tsv",
     "meta_ale": f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv",
+    "meta_ale_null": f"{OUT}/logs/meta_ale_null/meta-{{category}}_shard-{{shard}}.bench.tsv",
     "meta_contrast": f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv",
+    "meta_contrast_null": f"{OUT}/logs/meta_contrast_null/meta-contrast_shard-{{shard}}.bench.tsv",
     "meta_contributions": f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv",
     "preproc_anat": f"{OUT}/logs/preproc_anat/sub-{{sub}}.bench.tsv",
     "preproc_bold": f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv",
@@ -454,6 +457,18 @@ META_CONTRIBUTIONS = f"{OUT}/meta/ale/meta-{{category}}_contributions.tsv"
 MACM_SEED = f"{OUT}/macm/seed/meta-macm_desc-seed_mask.nii.gz"
 MACM_EXPERIMENTS = f"{OUT}/macm/meta-macm_experiments.tsv"
 MACM_CONTRIBUTIONS = f"{OUT}/macm/meta-macm_contributions.tsv"
+# Shards of the Monte Carlo nulls (mirrorflow.meta.null; the subtraction's: NiMARE's
+# permutations), merged by meta_ale, meta_contrast and macm_ale.
+ALE_NULL = f"{OUT}/meta/ale/nulls/meta-{{category}}_shard-{{shard}}_null.npz"
+# Early stop of the ALE and MACM nulls: tolerance, FWE alpha and level (None: off).
+ALE_STOP = config["meta"]["ale"]["early_stop"] and {
+    key: config["meta"]["ale"][key] for key in ("early_stop", "alpha", "level")
+}
+MACM_STOP = config["macm"]["early_stop"] and {
+    key: config["macm"][key] for key in ("early_stop", "alpha")
+}
+CONTRAST_NULL = f"{OUT}/meta/contrast/nulls/meta-contrast_shard-{{shard}}_null.npz"
+MACM_NULL = f"{OUT}/macm/nulls/meta-macm_shard-{{shard}}_null.npz"
 
 
 # ------------------------------------------------------------------ input functions
@@ -583,6 +598,15 @@ def get_participants(wildcards):
     return []
 
 
+def get_ale_null_shards(wildcards):
+    """The Monte Carlo null shards of one category's ALE."""
+    return expand(
+        ALE_NULL,
+        category=wildcards.category,
+        shard=range(config["meta"]["ale"]["shards"]),
+    )
+
+
 def get_null_shards(wildcards):
     """The permutation null shards of the wildcards' group model (none unless the
     inference method is permutation)."""
@@ -679,6 +703,16 @@ def get_benchmarks(wildcards):
             )
     for step in ("meta_ale", "meta_contributions"):
         files += expand(BENCHMARKS[step], category=META_CATEGORIES)
+    files += expand(
+        BENCHMARKS["meta_ale_null"],
+        category=META_CATEGORIES,
+        shard=range(config["meta"]["ale"]["shards"]),
+    )
+    files += expand(
+        BENCHMARKS["meta_contrast_null"],
+        shard=range(config["meta"]["contrast"]["shards"]),
+    )
+    files += expand(BENCHMARKS["macm_null"], shard=range(config["macm"]["shards"]))
     return files + [
         BENCHMARKS[s] for s in ("meta_contrast", "macm_reference", "macm_ale")
     ]

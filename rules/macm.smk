@@ -40,10 +40,37 @@ rule macm_seed:
         "../workflow/scripts/macm_seed.py"
 
 
+# One job per shard of the MACM's Monte Carlo null (mirrorflow.meta.null).
+rule macm_null:
+    input:
+        seed=MACM_SEED,
+        reference=MACM_REFERENCE,
+    output:
+        MACM_NULL,
+    log:
+        f"{OUT}/logs/macm_null/meta-macm_shard-{{shard}}.log",
+    benchmark:
+        BENCHMARKS["macm_null"]
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        shards=config["macm"]["shards"],
+        assumed_sample_size=config["macm"]["assumed_sample_size"],
+        n_iters=config["macm"]["n_iters"],
+        seed=config["macm"]["seed"],
+        # the FWE alpha matters to the null only through its early stop
+        early_stop=MACM_STOP,
+    script:
+        "../workflow/scripts/macm_null.py"
+
+
 rule macm_ale:
     input:
         seed=MACM_SEED,
         reference=MACM_REFERENCE,
+        nulls=expand(MACM_NULL, shard=range(config["macm"]["shards"])),
     output:
         maps=expand(MACM_MAP, map=MACM_MAPS),
         map_sidecars=expand(sidecar(MACM_MAP), map=MACM_MAPS),
@@ -66,6 +93,7 @@ rule macm_ale:
         alpha=config["macm"]["alpha"],
         n_iters=config["macm"]["n_iters"],
         seed=config["macm"]["seed"],
+        early_stop=config["macm"]["early_stop"],
         contributions=config["macm"]["contributions"],
     script:
         "../workflow/scripts/macm_ale.py"

@@ -46,9 +46,35 @@ rule meta_inputs:
         "../workflow/scripts/meta_inputs.py"
 
 
+# One job per shard of the Monte Carlo null's seeded blocks (mirrorflow.meta.null).
+rule meta_ale_null:
+    input:
+        dataset=META_COORDS,
+    output:
+        ALE_NULL,
+    log:
+        f"{OUT}/logs/meta_ale_null/meta-{{category}}_shard-{{shard}}.log",
+    benchmark:
+        BENCHMARKS["meta_ale_null"]
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        shards=config["meta"]["ale"]["shards"],
+        voxel_thresh=config["meta"]["ale"]["cluster_forming_p"],
+        n_iters=config["meta"]["ale"]["n_iters"],
+        seed=config["meta"]["ale"]["seed"],
+        # the FWE level and alpha matter to the null only through its early stop
+        early_stop=ALE_STOP,
+    script:
+        "../workflow/scripts/meta_ale_null.py"
+
+
 rule meta_ale:
     input:
         dataset=META_COORDS,
+        nulls=get_ale_null_shards,
     output:
         maps=expand(ALE_MAP, map=ALE_MAPS, allow_missing=True),
         map_sidecars=expand(sidecar(ALE_MAP), map=ALE_MAPS, allow_missing=True),
@@ -68,6 +94,7 @@ rule meta_ale:
         alpha=config["meta"]["ale"]["alpha"],
         n_iters=config["meta"]["ale"]["n_iters"],
         seed=config["meta"]["ale"]["seed"],
+        early_stop=config["meta"]["ale"]["early_stop"],
     script:
         "../workflow/scripts/meta_ale.py"
 
@@ -111,9 +138,33 @@ rule meta_conjunction:
         "../workflow/scripts/meta_conjunction.py"
 
 
+# One job per shard of the subtraction's permutations (NiMARE's own, in blocks).
+rule meta_contrast_null:
+    input:
+        datasets=get_category_datasets,
+    output:
+        CONTRAST_NULL,
+    log:
+        f"{OUT}/logs/meta_contrast_null/meta-contrast_shard-{{shard}}.log",
+    benchmark:
+        BENCHMARKS["meta_contrast_null"]
+    conda:
+        "../envs/meta.yaml"
+    container:
+        config["containers"]["meta"]
+    params:
+        categories=META_CATEGORIES,
+        shards=config["meta"]["contrast"]["shards"],
+        n_iters=config["meta"]["contrast"]["n_iters"],
+        seed=config["meta"]["contrast"]["seed"],
+    script:
+        "../workflow/scripts/meta_contrast_null.py"
+
+
 rule meta_contrast:
     input:
         datasets=get_category_datasets,
+        nulls=expand(CONTRAST_NULL, shard=range(config["meta"]["contrast"]["shards"])),
     output:
         directions=[META_THR[d] for d in CONTRAST_DIRECTIONS],
         sidecars=[sidecar(META_THR[d]) for d in CONTRAST_DIRECTIONS],

@@ -10,7 +10,7 @@ import pytest
 
 from mirrorflow.clusters import cluster_table
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.meta.ale import load_dataset, run_ale
+from mirrorflow.meta.ale import load_dataset, run_ale, threshold_fwe
 from mirrorflow.meta.tables import write_clusters, write_contributions
 from mirrorflow.simulate.coordinates import simulate_coordinate_sets
 
@@ -42,7 +42,6 @@ def ale_run(tmp_path_factory):
         voxel_thresh=0.001,
         alpha=0.05,
         n_iters=50,
-        n_cores=1,
         seed=1,
     )
     return out, truth, source
@@ -93,7 +92,6 @@ def test_rerun_with_same_seed_is_identical(ale_run, tmp_path):
         voxel_thresh=0.001,
         alpha=0.05,
         n_iters=50,
-        n_cores=1,
         seed=1,
     )
     a = np.asarray(nib.load(out["thresholded"]).dataobj)
@@ -229,12 +227,13 @@ def test_contributions_focuscounter_and_jackknife(ale_run, tmp_path):
 def test_real_sleuth_set_equals_nimare_called_directly(tmp_path):
     """A real Sleuth file (the shipped mimicry set: 48 Neurosynth studies): mirrorflow's
     ALE and z maps equal NiMARE's own (convert_sleuth_to_dataset, ALE with the Turkeltaub
-    kernel, FWECorrector montecarlo) to float tolerance, and with the same seed the
-    cluster-level FWE keeps the same clusters with the same values."""
+    kernel) to float tolerance, and with NiMARE's own Monte Carlo draw (the same seed)
+    mirrorflow's null gives exactly FWECorrector's corrected maps and thresholded map."""
     from nimare.correct import FWECorrector
     from nimare.io import convert_sleuth_to_dataset
     from nimare.meta.cbma.ale import ALE
 
+    from mirrorflow.meta import null as engine
     from mirrorflow.meta.ale import CLUSTER_LOGP_KEY
     from mirrorflow.meta.inputs import write_category
 
@@ -243,24 +242,34 @@ def test_real_sleuth_set_equals_nimare_called_directly(tmp_path):
     write_category(label="mimicry", spec={"format": "sleuth", "path": str(sleuth)},
                    source=sleuth, output_file=normalised, summary_file=tmp_path / "s.json",
                    assumed_sample_size=20)
-    ours = run_ale(dataset_file=normalised, output_dir=tmp_path / "ours", label="mimicry",
-                   voxel_thresh=0.001, alpha=0.05, n_iters=40, n_cores=1, seed=7)
+    run_ale(dataset_file=normalised, output_dir=tmp_path / "ours", label="mimicry",
+            voxel_thresh=0.001, alpha=0.05, n_iters=40, seed=7)
     dset = convert_sleuth_to_dataset(str(sleuth), target="mni152_2mm")
     result = ALE(null_method="approximate", random_state=7).fit(dset)
-    result = FWECorrector(method="montecarlo", voxel_thresh=0.001, n_iters=40,
-                          n_cores=1).transform(result)
     folder = tmp_path / "ours"
     for key in ("stat", "z"):
         mine = nib.load(folder / f"meta-mimicry_{key}.nii.gz").get_fdata()
         theirs = result.get_map(key).get_fdata()
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-10)
-    z = result.get_map("z").get_fdata()
-    logp = result.get_map(CLUSTER_LOGP_KEY).get_fdata()
-    theirs = np.where(logp > -np.log10(0.05), z, 0)
-    mine = nib.load(ours["thresholded"]).get_fdata()
-    assert (theirs > 0).sum() > 100  # real convergence survives
-    np.testing.assert_array_equal(mine > 0, theirs > 0)
-    np.testing.assert_allclose(mine, theirs, rtol=1e-6)
+
+    corrected = FWECorrector(method="montecarlo", voxel_thresh=0.001, n_iters=40,
+                             n_cores=1).transform(result.copy())
+    plan = engine.build_plan(result.estimator, voxel_thresh=0.001)
+    maxima = engine.null_maxima(plan, engine.nimare_draw(result.estimator, plan, 40))
+    null = np.stack([maxima["voxel"], maxima["size"], maxima["mass"]], axis=1)
+    ours = engine.correct_fwe(result.copy(), null, voxel_thresh=0.001)
+    fwe = sorted(k for k in corrected.maps if "corr-FWE" in k)
+    assert len(fwe) == 6 and fwe == sorted(k for k in ours.maps if "corr-FWE" in k)
+    for key in fwe:
+        np.testing.assert_array_equal(ours.maps[key], corrected.maps[key], err_msg=key)
+    z = corrected.get_map("z", return_type="array")
+    logp = corrected.get_map(CLUSTER_LOGP_KEY, return_type="array")
+    assert np.count_nonzero(logp > -np.log10(0.05)) > 100  # real convergence survives
+    np.testing.assert_array_equal(
+        np.asarray(threshold_fwe(ours, alpha=0.05).dataobj)[np.asarray(
+            ours.masker.mask_img.dataobj).astype(bool)],
+        np.where(logp > -np.log10(0.05), z, 0).astype(np.float32),
+    )
 
 
 def test_voxel_level_fwe_option(ale_run, tmp_path):
@@ -270,7 +279,7 @@ def test_voxel_level_fwe_option(ale_run, tmp_path):
 
     out, _, source = ale_run
     voxel = run_ale(dataset_file=source, output_dir=tmp_path, label="mimicry",
-                    voxel_thresh=0.001, alpha=0.05, n_iters=50, n_cores=1, seed=1,
+                    voxel_thresh=0.001, alpha=0.05, n_iters=50, seed=1,
                     level="voxel")
     z = nib.load(tmp_path / "meta-mimicry_z.nii.gz").get_fdata()
     logp = nib.load(tmp_path / f"meta-mimicry_{VOXEL_LOGP_KEY}.nii.gz").get_fdata()

@@ -25,7 +25,7 @@ def subtraction():
         seed=5,
     )
     dset1, dset2 = Dataset(datasets["one"]), Dataset(datasets["two"])
-    return fit_subtraction(dset1, dset2, n_iters=100, n_cores=1, seed=2)
+    return fit_subtraction(dset1, dset2, n_iters=100, seed=2)
 
 
 def _at(img, xyz):
@@ -61,7 +61,7 @@ def test_shared_ids_refused():
     )
     same = Dataset(dset["a"])
     with pytest.raises(ConfigError, match="share 2 experiment id"):
-        fit_subtraction(same, same, n_iters=5, n_cores=1, seed=1)
+        fit_subtraction(same, same, n_iters=5, seed=1)
 
 
 def test_permutations_must_resolve_threshold():

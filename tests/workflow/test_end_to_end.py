@@ -190,6 +190,46 @@ def test_macm_selects_experiments_in_the_seed_and_maps_them(run):
     assert macm.get_fdata()[seed_on_macm].mean() > 3 * macm.get_fdata()[macm.get_fdata() != 0].mean()
 
 
+def test_sharded_nulls_equal_one_process(run, tmp_path):
+    """The reduced config splits every meta-analysis null into 2 shard jobs: each category's
+    corrected ALE maps equal one in-process computation of the whole null; the MACM's
+    merged null equals one shard's; the subtraction's p map is NiMARE's own
+    ALESubtraction (same seed), bit for bit."""
+    from nimare.meta.cbma.ale import ALESubtraction
+
+    from mirrorflow.meta import null as engine
+    from mirrorflow.meta.ale import fit_ale, load_dataset
+    from mirrorflow.meta.macm import run_macm_null_shard
+
+    assert len(list((run / "meta/ale/nulls").glob("*.npz"))) == 4
+    coords = run / "meta/sourcedata"
+    dset = load_dataset(coords / "desc-mimicry_coordinates.json")
+    result = fit_ale(dset, voxel_thresh=0.001, n_iters=300, seed=1)
+    for key, value in result.maps.items():
+        if "corr-FWE" in key:
+            saved = nib.load(run / f"meta/ale/meta-mimicry_{key}.nii.gz")
+            mask = np.asarray(result.masker.mask_img.dataobj).astype(bool)
+            np.testing.assert_array_equal(np.asarray(saved.dataobj)[mask], value, err_msg=key)
+
+    shards = sorted((run / "macm/nulls").glob("*.npz"))
+    assert len(shards) == 2
+    one = tmp_path / "one.npz"
+    run_macm_null_shard(seed_file=run / "macm/seed/meta-macm_desc-seed_mask.nii.gz",
+                        reference_file=run / "macm/reference/data-neurosynth_version-7_dataset.pkl",
+                        output=one, shard=0, shards=1, assumed_sample_size=20, n_iters=200,
+                        seed=3)
+    settings = json.loads(str(np.load(one)["settings"]))
+    np.testing.assert_array_equal(engine.merge_shards(shards, settings),
+                                  engine.merge_shards([one], settings))
+
+    groups = [load_dataset(coords / f"desc-{c}_coordinates.json") for c in ("mimicry", "contagion")]
+    theirs = ALESubtraction(n_iters=200, random_state=2).fit(*groups)
+    saved = nib.load(run / "meta/contrast/meta-contrast_p_desc-group1MinusGroup2.nii.gz")
+    np.testing.assert_array_equal(
+        np.asarray(saved.dataobj)[np.asarray(theirs.masker.mask_img.dataobj).astype(bool)],
+        theirs.get_map("p_desc-group1MinusGroup2", return_type="array"))
+
+
 def test_every_stage_is_bids_derivatives(run):
     for stage in ("preproc", "firstlevel", "group", "meta", "macm"):
         description = json.loads((run / stage / "dataset_description.json").read_text())

@@ -79,7 +79,7 @@ def test_every_derivative_sidecar_traces_it(run):
     assert z["Provenance"]["Parameters"]["spec"]["covariate"] == "eq"
     assert z["Provenance"]["Software"]["nilearn"] == nilearn.__version__
     ale = json.loads((run / "meta" / "ale" / "meta-mimicry_z.json").read_text())
-    assert ale["Provenance"]["Parameters"]["n_iters"] == 100
+    assert ale["Provenance"]["Parameters"]["n_iters"] == 300
     assert ale["Provenance"]["Software"]["nimare"] == nimare.__version__
 
 

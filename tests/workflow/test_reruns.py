@@ -23,8 +23,9 @@ from .conftest import REDUCED, REPO, snakemake
 pytestmark = pytest.mark.e2e
 
 N_SUBJECTS = 12  # config-reduced
-META = {"meta_simulate", "meta_inputs", "meta_ale", "meta_contributions", "meta_conjunction",
-        "meta_contrast", "meta_clusters", "macm_reference", "macm_seed", "macm_ale"}
+META = {"meta_simulate", "meta_inputs", "meta_ale_null", "meta_ale", "meta_contributions",
+        "meta_conjunction", "meta_contrast_null", "meta_contrast", "meta_clusters",
+        "macm_reference", "macm_seed", "macm_null", "macm_ale"}
 #: The report's own jobs (methods, runtimes) follow every change of a result.
 REPORT = {"report_methods", "report_runtimes"}
 
@@ -104,7 +105,7 @@ def test_contrast_definition_reruns_first_level_and_group_only(run, tmp_path):
     "meta: {ale: {n_iters: 200}}\n",
     "meta: {ale: {cluster_forming_p: 0.005}}\n",
     "meta: {contrast: {voxel_p: 0.01}}\n",
-    "macm: {n_iters: 40}\n",
+    "macm: {n_iters: 300}\n",
 ], ids=["ale-iterations", "ale-threshold", "contrast-threshold", "macm-iterations"])
 def test_meta_analysis_settings_rerun_the_meta_analysis_only(run, tmp_path, change):
     jobs = results(planned(run, tmp_path, change))
@@ -115,10 +116,31 @@ def test_meta_analysis_settings_rerun_the_meta_analysis_only(run, tmp_path, chan
 
 def test_ale_iterations_rerun_the_ale_and_what_uses_its_maps(run, tmp_path):
     jobs = planned(run, tmp_path, "meta: {ale: {n_iters: 200}}\n")
-    assert jobs["meta_ale"] == 2
+    assert jobs["meta_ale"] == 2 and jobs["meta_ale_null"] == 4  # 2 categories x 2 shards
     # The subtraction permutes the experiments itself: not downstream of the ALE maps.
     assert "meta_contrast" not in jobs
     assert {"meta_conjunction", "macm_seed", "macm_ale"} <= set(jobs)
+
+
+@pytest.mark.parametrize("change, merge, null", [
+    ("meta: {ale: {alpha: 0.01}}\n", "meta_ale", "meta_ale_null"),
+    ("meta: {ale: {level: voxel}}\n", "meta_ale", "meta_ale_null"),
+    ("meta: {contrast: {voxel_p: 0.01}}\n", "meta_contrast", "meta_contrast_null"),
+    ("macm: {alpha: 0.01}\n", "macm_ale", "macm_null"),
+], ids=["ale-alpha", "ale-level", "contrast-p", "macm-alpha"])
+def test_thresholds_rerun_the_merge_not_the_null_shards(run, tmp_path, change, merge, null):
+    """A threshold of the corrected maps does not change the Monte Carlo null (without an
+    early stop): the merging job reruns, its shards do not."""
+    jobs = planned(run, tmp_path, change)
+    assert merge in jobs and null not in jobs, jobs
+
+
+def test_shard_count_reruns_the_null_jobs(run, tmp_path):
+    """Another number of shards means other shard jobs (the merged null is the same: see
+    test_end_to_end.test_sharded_nulls_equal_one_process)."""
+    jobs = planned(run, tmp_path, "meta: {ale: {shards: 3}}\nmacm: {shards: 1}\n")
+    assert jobs["meta_ale_null"] == 6 and jobs["macm_null"] == 1
+    assert "meta_contrast_null" not in jobs
 
 
 def test_changed_behavioural_score_reruns_regressions_and_behaviour_only(run, tmp_path):
@@ -150,8 +172,8 @@ def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run
 @pytest.mark.parametrize("script, rules", [
     # The methods read the correlation; the runtimes only jobs with a benchmark file.
     ("group_behaviour.py", {"group_behaviour", "report_methods"}),
-    ("meta_conjunction.py", {"meta_conjunction", "meta_clusters", "macm_seed", "macm_ale",
-                             *REPORT}),
+    ("meta_conjunction.py", {"meta_conjunction", "meta_clusters", "macm_seed", "macm_null",
+                             "macm_ale", *REPORT}),
 ])
 def test_edited_script_reruns_its_rule_and_downstream(run, tmp_path, script, rules):
     path = REPO / "workflow" / "scripts" / script

@@ -22,6 +22,8 @@ run_macm(
     n_iters=params.n_iters,
     n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
+    null_files=list(snakemake.input.nulls),  # noqa: F821
+    early_stop=params.early_stop,
 )
 
 from mirrorflow.io.provenance import stamp  # noqa: E402

@@ -17,9 +17,10 @@ run_ale(
     voxel_thresh=params.voxel_thresh,
     alpha=params.alpha,
     n_iters=params.n_iters,
-    n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
     level=params.level,
+    null_files=list(snakemake.input.nulls),  # noqa: F821
+    early_stop=params.early_stop,
 )
 
 from mirrorflow.io.provenance import stamp  # noqa: E402

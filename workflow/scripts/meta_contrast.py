@@ -17,9 +17,9 @@ run_contrast(
     direction_files=list(snakemake.output.directions),  # noqa: F821
     voxel_thresh=params.voxel_thresh,
     n_iters=params.n_iters,
-    n_cores=snakemake.threads,  # noqa: F821
     seed=params.seed,
     min_cluster_mm3=params.min_cluster_mm3,
+    null_files=list(snakemake.input.nulls),  # noqa: F821
 )
 
 from mirrorflow.io.provenance import stamp  # noqa: E402

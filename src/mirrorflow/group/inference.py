@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
+from mirrorflow.shards import block_seed, blocks_of_shard, n_blocks
+
 __all__ = [
     "METHODS",
     "STATISTICS",
@@ -189,23 +191,6 @@ def permutation_data(effect_maps, design: pd.DataFrame, column: str, *, mask_img
     return PermutationData(tested, confounds, target, masker)
 
 
-def block_seed(seed: int, block: int) -> int:
-    """The ``random_state`` of permutation block ``block``: a function of (seed, block)."""
-    state = np.random.SeedSequence([int(seed), int(block)]).generate_state(1)[0]
-    return int(state % (np.iinfo(np.int32).max - 2)) + 1
-
-
-def _n_blocks(n_perm: int, block: int) -> int:
-    return -(-n_perm // block)
-
-
-def blocks_of_shard(shard: int, shards: int, *, n_perm: int, block: int) -> list[int]:
-    """The permutation blocks that shard ``shard`` (0-based) of ``shards`` computes."""
-    if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
-    return list(range(shard, _n_blocks(n_perm, block), shards))
-
-
 def _permuted_ols(data: PermutationData, *, n_perm: int, random_state, statistic: str,
                   cluster_forming_p: float):
     from nilearn.mass_univariate import permuted_ols
@@ -266,11 +251,11 @@ def merge_nulls(paths, settings: dict) -> np.ndarray:
                     if b in blocks:
                         raise ValueError(f"{path}: permutation block {b} is in two shards")
                     blocks[b] = npz[name]
-    n_blocks = _n_blocks(settings["n_perm"], settings["block"])
-    missing = sorted(set(range(n_blocks)) - set(blocks))
+    total = n_blocks(settings["n_perm"], settings["block"])
+    missing = sorted(set(range(total)) - set(blocks))
     if missing:
         raise ValueError(f"permutation blocks {missing} are missing from {list(map(str, paths))}")
-    null = np.concatenate([blocks[b] for b in range(n_blocks)])
+    null = np.concatenate([blocks[b] for b in range(total)])
     if null.size != settings["n_perm"]:
         raise ValueError(f"{null.size} permutations merged, expected {settings['n_perm']}")
     return null

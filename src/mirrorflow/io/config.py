@@ -110,6 +110,7 @@ def check_config(config: dict) -> None:
     targets = {group["regressions"][name]["contrast"] for name in group["overlap"]}
     if len(targets) != 1:
         raise ConfigError(f"group.overlap regressions must share one contrast, got {sorted(targets)}")
+    _check_monte_carlo(config)
     for label in config["meta"]["categories"]:
         if label in RESERVED_META_LABELS:
             raise ConfigError(
@@ -137,3 +138,28 @@ def group_models(config: dict) -> dict[tuple[str, str], dict]:
             "nuisance": list(spec.get("nuisance", [])),
         }
     return models
+
+
+def _check_monte_carlo(config: dict) -> None:
+    """The meta-analysis nulls: enough iterations for their p thresholds, and no more
+    shards than blocks of 100 iterations (mirrorflow.meta.null.BLOCK_SIZE)."""
+    from mirrorflow.shards import n_blocks
+
+    ale, contrast, macm = config["meta"]["ale"], config["meta"]["contrast"], config["macm"]
+    for key, section, alpha in (("meta.ale", ale, ale["alpha"]), ("macm", macm, macm["alpha"])):
+        if section["n_iters"] * alpha < 1:
+            raise ConfigError(
+                f"{key}.n_iters ({section['n_iters']}) cannot give p_FWE < {key}.alpha "
+                f"({alpha}): the smallest attainable p is 1/n_iters"
+            )
+    if contrast["n_iters"] * contrast["voxel_p"] <= 1:
+        raise ConfigError(
+            f"meta.contrast.n_iters ({contrast['n_iters']}) cannot give p < voxel_p "
+            f"({contrast['voxel_p']}): the smallest attainable p is 1/n_iters"
+        )
+    for key, section in (("meta.ale", ale), ("meta.contrast", contrast), ("macm", macm)):
+        if section["shards"] > n_blocks(section["n_iters"], 100):
+            raise ConfigError(
+                f"{key}.shards ({section['shards']}) exceeds the blocks of 100 iterations "
+                f"of {key}.n_iters ({section['n_iters']})"
+            )

@@ -27,6 +27,7 @@ __all__ = [
     "fit_ale",
     "load_dataset",
     "run_ale",
+    "run_null_shard",
     "threshold_fwe",
 ]
 
@@ -122,8 +123,13 @@ def _series_of_lists(n, count, index):
     return pd.Series([[n] for _ in range(count)], index=index, dtype=object)
 
 
-def fit_ale(dset, *, voxel_thresh: float, n_iters: int, n_cores: int, seed: int):
-    """Fit ALE and correct it with Monte Carlo cluster-level FWE.
+def fit_ale(dset, *, voxel_thresh: float, n_iters: int, seed: int, null=None,
+            early_stop: float | None = None, level: str = "cluster", alpha: float = 0.05):
+    """Fit ALE and correct it with Monte Carlo FWE (cluster and voxel level).
+
+    NiMARE fits the ALE (Turkeltaub kernel, analytic null for the cluster-forming
+    threshold) and makes every corrected map; the Monte Carlo null comes from
+    :mod:`mirrorflow.meta.null`, whose iterations equal NiMARE's bit for bit.
 
     Parameters
     ----------
@@ -133,28 +139,56 @@ def fit_ale(dset, *, voxel_thresh: float, n_iters: int, n_cores: int, seed: int)
         Cluster-forming (uncorrected voxel) p threshold, e.g. 0.001.
     n_iters : :obj:`int`
         Monte Carlo iterations of the FWE null.
-    n_cores : :obj:`int`
-        Cores for the Monte Carlo iterations.
     seed : :obj:`int`
-        ``random_state`` of the estimator: same seed, same null, same maps.
+        Seed of the null's blocks (:func:`mirrorflow.meta.null.draw_block`), and NiMARE's
+        ``random_state``.
+    null : array (n, 3), optional
+        The merged null of the shard jobs (:func:`mirrorflow.meta.null.merge_shards`);
+        computed here, in one process, if None.
+    early_stop : :obj:`float` or None
+        Stop once the FWE threshold's Monte Carlo standard error is below this fraction
+        of it (after at least 1,000 iterations); None runs all ``n_iters``.
+    level : {"cluster", "voxel"}
+        The level whose threshold decides the early stop.
+    alpha : :obj:`float`
+        FWE alpha of that threshold.
 
     Returns
     -------
     :class:`nimare.results.MetaResult`
         Corrected result, with NiMARE's map keys.
     """
-    from nimare.correct import FWECorrector
-    from nimare.meta.cbma.ale import ALE
+    from mirrorflow.meta import null as engine
 
     _check_correction(voxel_thresh=voxel_thresh, n_iters=n_iters)
     LGR.info("ALE on %d experiments, %d foci", len(dset.ids), len(dset.coordinates))
-    estimator = ALE(null_method="approximate", random_state=int(seed))
-    result = estimator.fit(dset)
-    corrector = FWECorrector(
-        method="montecarlo", voxel_thresh=voxel_thresh, n_iters=n_iters, n_cores=n_cores
+    estimator, result = engine.ale_estimator(dset, random_state=int(seed))
+    if null is None:
+        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
+        shard = engine.compute_shard(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                     seed=seed, stop=stop)
+        null = np.concatenate([shard.blocks[b] for b in sorted(shard.blocks)])
+    LGR.info("Monte Carlo FWE from %d iterations", len(null))
+    return engine.correct_fwe(result, null, voxel_thresh=voxel_thresh)
+
+
+#: FWE level -> column of the null (voxel max, cluster size) that sets its threshold.
+LEVEL_COLUMN = {"voxel": 0, "cluster": 1}
+
+
+def _null_sentence(*, n_iters, n_done, early_stop, shards) -> str:
+    """How the Monte Carlo null was computed, for the methods."""
+    from mirrorflow.meta.null import BLOCK_SIZE
+
+    stopped = (
+        f" (stopped early, of {n_iters} planned, once the threshold's Monte Carlo standard "
+        f"error fell below {early_stop} of it)" if n_done < n_iters else ""
     )
-    LGR.info("Monte Carlo FWE: %d iterations on %d core(s)", n_iters, n_cores)
-    return corrector.transform(result)
+    return (
+        f"; the null{stopped} was computed by mirrorflow's exact ALE null engine (per "
+        f"iteration the maximum ALE, cluster size and mass equal NiMARE's) in {shards} "
+        f"Snakemake job(s) of seeded blocks of {BLOCK_SIZE} iterations."
+    )
 
 
 def _check_correction(*, voxel_thresh, n_iters):
@@ -201,9 +235,10 @@ def run_ale(
     voxel_thresh: float,
     alpha: float,
     n_iters: int,
-    n_cores: int = 1,
     seed: int,
     level: str = "cluster",
+    null_files=None,
+    early_stop: float | None = None,
 ) -> dict:
     """Read a coordinate set, run corrected ALE and write NiMARE maps plus a thresholded z map.
 
@@ -219,10 +254,12 @@ def run_ale(
         Folder for the maps.
     label : :obj:`str`
         Alphanumeric label of the analysis (``meta-<label>``).
-    voxel_thresh, alpha, n_iters, n_cores, seed
+    voxel_thresh, alpha, n_iters, seed, early_stop
         See :func:`fit_ale`.
     level : {"cluster", "voxel"}
         FWE level of the thresholded map (:func:`threshold_fwe`).
+    null_files : list of paths, optional
+        The null's shard files (:func:`run_null_shard`); if None the null is computed here.
 
     Returns
     -------
@@ -242,7 +279,19 @@ def run_ale(
             f"attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
         )
     dset = load_dataset(dataset_file)
-    result = fit_ale(dset, voxel_thresh=voxel_thresh, n_iters=n_iters, n_cores=n_cores, seed=seed)
+    null = None
+    if null_files is not None:
+        from mirrorflow.meta import null as engine
+
+        estimator, _ = engine.ale_estimator(dset, fit=False)
+        settings = engine.null_settings(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                        seed=seed)
+        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
+        null = engine.merge_shards(null_files, settings, stop=stop)
+    result = fit_ale(dset, voxel_thresh=voxel_thresh, n_iters=n_iters, seed=seed, null=null,
+                     early_stop=early_stop, level=level, alpha=alpha)
+    n_done = len(result.estimator.null_distributions_[
+        "values_level-voxel_corr-fwe_method-montecarlo"])
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
@@ -255,11 +304,13 @@ def run_ale(
         f"ALE (NiMARE {nimare.__version__}, Turkeltaub kernel with each experiment's sample "
         f"size) on {len(dset.ids)} experiments ({len(dset.coordinates)} foci, sample sizes "
         f"{min(sizes)}-{max(sizes)}); "
-        + (f"cluster-level FWE correction (cluster size) by {n_iters} Monte Carlo iterations "
+        + (f"cluster-level FWE correction (cluster size) by {n_done} Monte Carlo iterations "
            f"(seed {seed}) with cluster-forming p < {voxel_thresh}, clusters kept at "
-           f"p_FWE < {alpha}." if level == "cluster" else
-           f"voxel-level FWE correction by {n_iters} Monte Carlo iterations (seed {seed}), "
-           f"voxels kept at p_FWE < {alpha}.")
+           f"p_FWE < {alpha}" if level == "cluster" else
+           f"voxel-level FWE correction by {n_done} Monte Carlo iterations (seed {seed}), "
+           f"voxels kept at p_FWE < {alpha}")
+        + _null_sentence(n_iters=n_iters, n_done=n_done, early_stop=early_stop,
+                         shards=len(null_files) if null_files is not None else 1)
     )
     sidecar = write_sidecar(
         out,
@@ -272,7 +323,10 @@ def run_ale(
             "Level": level,
             "ClusterFormingP": voxel_thresh,
             "Alpha": alpha,
-            "NIterations": n_iters,
+            "NIterations": n_done,
+            "NIterationsPlanned": n_iters,
+            "EarlyStop": early_stop,
+            "NullShards": len(null_files) if null_files is not None else 1,
             "Seed": seed,
             "NSignificantVoxels": n_sig,
             "NiMAREVersion": nimare.__version__,
@@ -285,3 +339,33 @@ def run_ale(
         "sidecar": sidecar,
         "description": description,
     }
+
+
+def run_null_shard(*, dataset_file, output, shard: int, shards: int, voxel_thresh: float,
+                   n_iters: int, seed: int, alpha: float = 0.05, level: str = "cluster",
+                   early_stop: float | None = None) -> dict:
+    """Compute one shard of the ALE Monte Carlo null of a coordinate set and save it (npz).
+
+    Shard ``shard`` of ``shards`` computes every ``shards``-th block of
+    :data:`mirrorflow.meta.null.BLOCK_SIZE` iterations; :func:`run_ale` merges the files.
+    Early stopping applies here only when there is one shard.
+
+    Returns
+    -------
+    :obj:`dict`
+        ``"blocks"`` computed and ``"n_iters"`` done.
+    """
+    from mirrorflow.meta import null as engine
+
+    if level not in LOGP_KEYS:
+        raise ConfigError(f"FWE level must be one of {sorted(LOGP_KEYS)}, got {level!r}")
+    _check_correction(voxel_thresh=voxel_thresh, n_iters=n_iters)
+    dset = load_dataset(dataset_file)
+    estimator, _ = engine.ale_estimator(dset, fit=True)
+    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
+    part = engine.compute_shard(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                seed=seed, shard=shard, shards=shards, stop=stop)
+    settings = engine.null_settings(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                    seed=seed)
+    part.save(output, settings)
+    return {"blocks": sorted(part.blocks), "n_iters": sum(map(len, part.blocks.values()))}

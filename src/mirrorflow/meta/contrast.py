@@ -18,7 +18,15 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["fit_subtraction", "run_contrast", "threshold_directions"]
+__all__ = [
+    "fit_subtraction",
+    "merge_subtraction_shards",
+    "run_contrast",
+    "run_subtraction_shard",
+    "subtraction_null_shard",
+    "threshold_directions",
+    "write_subtraction_shard",
+]
 
 LGR = logging.getLogger(__name__)
 
@@ -26,7 +34,122 @@ Z_KEY = "z_desc-group1MinusGroup2"
 P_KEY = "p_desc-group1MinusGroup2"
 
 
-def fit_subtraction(dset1, dset2, *, n_iters: int, n_cores: int, seed: int):
+def _subtraction_class():
+    """NiMARE's ALESubtraction whose permutations can be a shard's share, or a merged null.
+
+    NiMARE seeds permutation ``i`` with the ``i``-th child of one SeedSequence, whatever
+    the number of permutations, so a shard can compute exactly NiMARE's permutations ``i``
+    of its blocks; their tail counts add up, and the merged p map is NiMARE's own.
+    """
+    from nimare.meta.cbma.ale import ALESubtraction
+
+    class ShardedALESubtraction(ALESubtraction):
+        iterations = None  # this shard's permutation indices (None: all n_iters)
+        n_total = None  # permutations of the whole null
+        merged = None  # (upper counts, lower counts, |max| per permutation): no permuting
+        counts = None  # this shard's (upper, lower) tail counts, after fit
+
+        def _iterate_permutation_diffs(self, ma_store, n_iters, n_cores):
+            seeds = self._iteration_seeds(self.n_total, stream="alesubtraction_permutations")
+            for local, i_iter in enumerate(self.iterations):
+                yield self._run_permutation(local, ma_store, seeds[i_iter])
+
+        def _finalize_alediff_tail_counts(self, left_counts, right_counts, n_iters):
+            self.counts = (left_counts.copy(), right_counts.copy())
+            return super()._finalize_alediff_tail_counts(left_counts, right_counts, n_iters)
+
+        def _run_null_permutations(self, ma_store, n_iters, n_cores, diff_ale_values=None,
+                                   iter_diff_values=None, group1_mask=None, group2_mask=None):
+            if self.merged is None:
+                return super()._run_null_permutations(
+                    ma_store, n_iters, n_cores, diff_ale_values=diff_ale_values,
+                    iter_diff_values=iter_diff_values, group1_mask=group1_mask,
+                    group2_mask=group2_mask)
+            upper, lower, abs_max = self.merged
+            return (abs_max, *self._finalize_alediff_tail_counts(upper, lower, n_iters))
+
+    return ShardedALESubtraction
+
+
+def _check_groups(dset1, dset2, n_iters):
+    if int(n_iters) < 1:
+        raise ConfigError(f"subtraction n_iters must be >= 1, got {n_iters}")
+    shared = sorted(set(dset1.ids) & set(dset2.ids))
+    if shared:
+        raise ConfigError(
+            f"ALE subtraction: the two coordinate sets share {len(shared)} experiment id(s) "
+            f"(first: {shared[:3]}); ids must differ between groups"
+        )
+
+
+def subtraction_null_shard(dset1, dset2, *, n_iters: int, seed: int, shard: int = 0,
+                           shards: int = 1) -> dict:
+    """NiMARE's permutations of the blocks of shard ``shard`` of ``shards`` (see
+    :mod:`mirrorflow.shards`): ``{"upper", "lower"}`` tail counts per voxel (uint32) and
+    ``{"block<b>": |max ALE difference| of each permutation}``."""
+    from mirrorflow.meta.null import BLOCK_SIZE, shard_blocks
+
+    _check_groups(dset1, dset2, n_iters)
+    blocks = shard_blocks(shard, shards, n_iters)
+    iterations = [i for b in blocks for i in range(b * BLOCK_SIZE,
+                                                    min((b + 1) * BLOCK_SIZE, int(n_iters)))]
+    LGR.info("ALE subtraction null shard %d/%d: %d permutations", shard + 1, shards,
+             len(iterations))
+    estimator = _subtraction_class()(n_iters=max(len(iterations), 1), random_state=int(seed))
+    estimator.iterations, estimator.n_total = iterations, int(n_iters)
+    if not iterations:  # more shards than blocks
+        return {"upper": None, "lower": None, "blocks": {}}
+    estimator.fit(dset1, dset2)
+    abs_max = estimator.null_distributions_["values_level-voxel_corr-fwe_method-montecarlo"]
+    upper, lower = estimator.counts
+    out = {}
+    for k, b in enumerate(blocks):
+        out[b] = abs_max[k * BLOCK_SIZE : (k + 1) * BLOCK_SIZE]
+    return {"upper": upper, "lower": lower, "blocks": out}
+
+
+def write_subtraction_shard(path, part: dict, settings: dict) -> None:
+    """Save a subtraction null shard (npz under a temporary name, then renamed)."""
+    import json
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    arrays = {f"block{b}": v for b, v in part["blocks"].items()}
+    if part["upper"] is not None:
+        arrays.update(upper=part["upper"], lower=part["lower"])
+    np.savez(tmp, settings=json.dumps(settings, sort_keys=True), **arrays)
+    tmp.replace(path)
+
+
+def merge_subtraction_shards(paths, settings: dict):
+    """(upper, lower, |max| per permutation) of the whole null from the shard files."""
+    import json
+
+    from mirrorflow.meta.null import n_blocks
+
+    expected = json.dumps(settings, sort_keys=True)
+    upper = lower = None
+    blocks = {}
+    for path in paths:
+        with np.load(path) as npz:
+            if str(npz["settings"]) != expected:
+                raise ConfigError(f"{path}: computed with {npz['settings']}, not {expected}")
+            if "upper" in npz.files:
+                upper = npz["upper"] if upper is None else upper + npz["upper"]
+                lower = npz["lower"] if lower is None else lower + npz["lower"]
+            for name in npz.files:
+                if name.startswith("block"):
+                    if int(name[5:]) in blocks:
+                        raise ConfigError(f"{path}: permutation block {name[5:]} twice")
+                    blocks[int(name[5:])] = npz[name]
+    missing = sorted(set(range(n_blocks(settings["n_iters"]))) - set(blocks))
+    if missing:
+        raise ConfigError(f"permutation blocks {missing} are missing from {list(map(str, paths))}")
+    abs_max = np.concatenate([blocks[b] for b in sorted(blocks)])
+    return upper, lower, abs_max
+
+
+def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None):
     """Fit ALE subtraction of ``dset1`` minus ``dset2``.
 
     Parameters
@@ -35,10 +158,11 @@ def fit_subtraction(dset1, dset2, *, n_iters: int, n_cores: int, seed: int):
         Group 1 and group 2 coordinates with ``sample_sizes``; study ids must differ.
     n_iters : :obj:`int`
         Group-label permutations of the null.
-    n_cores : :obj:`int`
-        Cores for the permutations.
     seed : :obj:`int`
         ``random_state`` of the permutations.
+    merged : (upper, lower, abs_max), optional
+        The merged null of the shard jobs (:func:`merge_subtraction_shards`); NiMARE
+        permutes here if None.
 
     Returns
     -------
@@ -50,23 +174,16 @@ def fit_subtraction(dset1, dset2, *, n_iters: int, n_cores: int, seed: int):
     ConfigError
         If ``n_iters`` < 1 or the two datasets share study ids.
     """
-    from nimare.meta.cbma.ale import ALESubtraction
-
-    if int(n_iters) < 1:
-        raise ConfigError(f"subtraction n_iters must be >= 1, got {n_iters}")
-    shared = sorted(set(dset1.ids) & set(dset2.ids))
-    if shared:
-        raise ConfigError(
-            f"ALE subtraction: the two coordinate sets share {len(shared)} experiment id(s) "
-            f"(first: {shared[:3]}); ids must differ between groups"
-        )
+    _check_groups(dset1, dset2, n_iters)
     LGR.info(
         "ALE subtraction: %d vs %d experiments, %d permutations",
         len(dset1.ids),
         len(dset2.ids),
         n_iters,
     )
-    estimator = ALESubtraction(n_iters=int(n_iters), n_cores=int(n_cores), random_state=int(seed))
+    estimator = _subtraction_class()(n_iters=int(n_iters), random_state=int(seed))
+    estimator.iterations, estimator.n_total = list(range(int(n_iters))), int(n_iters)
+    estimator.merged = merged
     return estimator.fit(dset1, dset2)
 
 
@@ -133,9 +250,9 @@ def run_contrast(
     direction_files,
     voxel_thresh: float,
     n_iters: int,
-    n_cores: int = 1,
     seed: int,
     min_cluster_mm3: float = 0.0,
+    null_files=None,
 ) -> dict:
     """Read two coordinate sets, run ALE subtraction and write maps.
 
@@ -153,8 +270,11 @@ def run_contrast(
         Folder of NiMARE's maps.
     direction_files : (path, path)
         Thresholded maps of group 1 > group 2 and of group 2 > group 1.
-    voxel_thresh, n_iters, n_cores, seed
+    voxel_thresh, n_iters, seed
         See :func:`fit_subtraction` and :func:`threshold_directions`.
+    null_files : list of paths, optional
+        Shard files of the permutation null (:func:`run_subtraction_shard`); NiMARE
+        permutes here if None.
 
     Returns
     -------
@@ -174,7 +294,10 @@ def run_contrast(
     labels = [check_label(lab, what="category") for lab in labels]
     _check_resolution(voxel_thresh=voxel_thresh, n_iters=n_iters)
     dsets = [load_dataset(f) for f in dataset_files]
-    result = fit_subtraction(*dsets, n_iters=n_iters, n_cores=n_cores, seed=seed)
+    merged = None
+    if null_files is not None:
+        merged = merge_subtraction_shards(null_files, _settings(dsets, labels, n_iters, seed))
+    result = fit_subtraction(*dsets, n_iters=n_iters, seed=seed, merged=merged)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix="meta-contrast")
@@ -182,7 +305,8 @@ def run_contrast(
                                             min_cluster_mm3=min_cluster_mm3)
     description = (
         f"ALE subtraction (NiMARE {nimare.__version__} ALESubtraction, {n_iters} group-label "
-        f"permutations, seed {seed}) of {labels[0]} ({len(dsets[0].ids)} experiments) minus "
+        f"permutations, seed {seed}, NiMARE's permutations computed in "
+        f"{len(null_files) if null_files is not None else 1} Snakemake job(s)) of {labels[0]} ({len(dsets[0].ids)} experiments) minus "
         f"{labels[1]} ({len(dsets[1].ids)} experiments); voxels kept at two-sided uncorrected "
         f"p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
     )
@@ -210,3 +334,23 @@ def run_contrast(
         LGR.info("%s > %s: %d voxels at p < %s", high, low, n_vox, voxel_thresh)
         paths[key] = path
     return {**paths, "description": description}
+
+
+def _settings(dsets, labels, n_iters, seed) -> dict:
+    return {"labels": list(labels), "n_iters": int(n_iters), "seed": int(seed),
+            "n_experiments": [len(d.ids) for d in dsets]}
+
+
+def run_subtraction_shard(*, dataset_files, labels, output, shard: int, shards: int,
+                          n_iters: int, seed: int, voxel_thresh: float | None = None) -> dict:
+    """Compute one shard of the ALE subtraction's permutations and save it (npz);
+    :func:`run_contrast` merges the shards."""
+    from mirrorflow.meta.ale import load_dataset
+
+    if voxel_thresh is not None:
+        _check_resolution(voxel_thresh=voxel_thresh, n_iters=n_iters)
+    dsets = [load_dataset(f) for f in dataset_files]
+    part = subtraction_null_shard(*dsets, n_iters=n_iters, seed=seed, shard=shard,
+                                  shards=shards)
+    write_subtraction_shard(output, part, _settings(dsets, labels, n_iters, seed))
+    return {"blocks": sorted(part["blocks"])}

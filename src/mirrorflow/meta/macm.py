@@ -6,11 +6,10 @@ select the experiments with at least one focus in the seed
 with one assumed sample size for every selected experiment (Neurosynth reports none),
 and correct with voxel-level Monte Carlo FWE.
 
-Cost: each Monte Carlo iteration re-places every focus of every selected experiment
-and recomputes the ALE map, so time and memory grow with the number of selected
-experiments: measured about 10 s per iteration on 2 cores and ~10 GB of memory for
-~3,500 Neurosynth experiments, plus about 2 minutes for loading and the ALE fit.
-Keep ``n_iters`` small for test runs and raise it (5,000-10,000) for inference.
+Cost: NiMARE's ALE fit of the selected experiments (about a minute and several GB for
+~2,300 Neurosynth experiments); the Monte Carlo null runs on :mod:`mirrorflow.meta.null`
+(about 0.25 s per iteration and core at that scale, against NiMARE's ~6 s) and can be
+split into shard jobs (``macm.shards``).
 
 .. versionadded:: 0.1.0
 """
@@ -24,7 +23,15 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError, InputDataError
 
-__all__ = ["VOXEL_LOGP_KEY", "fit_macm", "resample_seed", "run_macm", "select_experiments"]
+__all__ = [
+    "VOXEL_LOGP_KEY",
+    "fit_macm",
+    "macm_dataset",
+    "resample_seed",
+    "run_macm",
+    "run_macm_null_shard",
+    "select_experiments",
+]
 
 LGR = logging.getLogger(__name__)
 
@@ -66,8 +73,13 @@ def select_experiments(dset, seed_img) -> list[str]:
     return sorted(dset.get_studies_by_mask(seed_img))
 
 
-def fit_macm(dset, *, assumed_sample_size: int, n_iters: int, n_cores: int, seed: int):
+def fit_macm(dset, *, assumed_sample_size: int, n_iters: int, seed: int, null=None,
+             early_stop: float | None = None, alpha: float = 0.05):
     """ALE of the selected experiments with voxel-level Monte Carlo FWE.
+
+    NiMARE fits the ALE (analytic null) and makes the corrected maps; the Monte Carlo null
+    of the maximum ALE comes from :mod:`mirrorflow.meta.null` (equal to NiMARE's
+    ``FWECorrector(method="montecarlo", vfwe_only=True)`` iterations, bit for bit).
 
     Parameters
     ----------
@@ -76,43 +88,96 @@ def fit_macm(dset, *, assumed_sample_size: int, n_iters: int, n_cores: int, seed
     assumed_sample_size : :obj:`int`
         Sample size given to every experiment's Turkeltaub kernel.
     n_iters : :obj:`int`
-        Monte Carlo iterations of the voxel-level FWE null, run by
-        ``FWECorrector(method="montecarlo", vfwe_only=True)`` after an ALE fit with the
-        analytic (``"approximate"``) null. NiMARE logs a warning that it runs the
-        permutations from scratch; that is expected.
-    n_cores : :obj:`int`
-        Cores for the iterations; memory grows with it.
+        Monte Carlo iterations of the voxel-level FWE null.
     seed : :obj:`int`
-        ``random_state`` of the estimator.
+        Seed of the null's blocks, and NiMARE's ``random_state``.
+    null : array (n, 3), optional
+        Merged null of the shard jobs; computed here if None.
+    early_stop : :obj:`float` or None
+        Relative Monte Carlo standard error of the FWE threshold at which to stop.
+    alpha : :obj:`float`
+        FWE alpha (of the early-stop threshold).
 
     Returns
     -------
     :class:`nimare.results.MetaResult`
     """
-    from nimare.correct import FWECorrector
-    from nimare.meta.cbma.ale import ALE
+    from mirrorflow.meta import null as engine
 
+    _check_macm(assumed_sample_size=assumed_sample_size, n_iters=n_iters)
+    LGR.info("MACM ALE on %d experiments (%d foci)", len(dset.ids), len(dset.coordinates))
+    estimator, result = engine.ale_estimator(
+        dset, random_state=int(seed), kernel__sample_size=int(assumed_sample_size)
+    )
+    if null is None:
+        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
+        shard = engine.compute_shard(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed,
+                                     stop=stop)
+        null = np.concatenate([shard.blocks[b] for b in sorted(shard.blocks)])
+    LGR.info("voxel-level Monte Carlo FWE from %d iterations", len(null))
+    return engine.correct_fwe(result, null, voxel_thresh=None)
+
+
+def _null_sentence(**kwargs) -> str:
+    from mirrorflow.meta.ale import _null_sentence as sentence
+
+    return sentence(**kwargs)
+
+
+def _check_macm(*, assumed_sample_size, n_iters):
     if int(assumed_sample_size) < 1:
         raise ConfigError(f"MACM assumed_sample_size must be >= 1, got {assumed_sample_size}")
     if int(n_iters) < 1:
         raise ConfigError(f"MACM n_iters must be >= 1, got {n_iters}")
-    estimator = ALE(
-        null_method="approximate",
-        random_state=int(seed),
-        kernel__sample_size=int(assumed_sample_size),
-    )
-    LGR.info(
-        "MACM ALE on %d experiments (%d foci), %d Monte Carlo iterations on %d core(s)",
-        len(dset.ids),
-        len(dset.coordinates),
-        n_iters,
-        n_cores,
-    )
-    result = estimator.fit(dset)
-    corrector = FWECorrector(
-        method="montecarlo", n_iters=int(n_iters), n_cores=int(n_cores), vfwe_only=True
-    )
-    return corrector.transform(result)
+
+
+def macm_dataset(*, seed_file, reference_file, assumed_sample_size: int):
+    """The reference experiments with a focus in the seed: ``(selected, reference, ids)``.
+
+    ``assumed_sample_size`` is checked here and given to the kernel by the callers
+    (``kernel__sample_size``), not written into the metadata.
+
+    Raises
+    ------
+    InputDataError
+        If the seed mask is missing or empty, or selects no experiment.
+    """
+    from mirrorflow.meta.reference import load_reference
+
+    if int(assumed_sample_size) < 1:
+        raise ConfigError(f"MACM assumed_sample_size must be >= 1, got {assumed_sample_size}")
+    if not Path(seed_file).is_file():
+        raise InputDataError(f"MACM seed mask {seed_file}: file does not exist")
+    dset = load_reference(reference_file)
+    seed_img = resample_seed(seed_file, dset)
+    ids = select_experiments(dset, seed_img)
+    if not ids:
+        raise InputDataError(
+            f"MACM seed mask {seed_file}: no experiment of {reference_file} has a focus in it"
+        )
+    LGR.info("Seed %s selects %d of %d experiments", seed_file, len(ids), len(dset.ids))
+    return dset.slice(ids), dset, ids
+
+
+def run_macm_null_shard(*, seed_file, reference_file, output, shard: int, shards: int,
+                        assumed_sample_size: int, n_iters: int, seed: int,
+                        alpha: float = 0.05, early_stop: float | None = None) -> dict:
+    """One shard of the MACM's voxel-level Monte Carlo null, saved as npz (see
+    :func:`mirrorflow.meta.ale.run_null_shard`). Only NiMARE's input stage runs here, not
+    the ALE fit."""
+    from mirrorflow.meta import null as engine
+
+    _check_macm(assumed_sample_size=assumed_sample_size, n_iters=n_iters)
+    sub, _, _ = macm_dataset(seed_file=seed_file, reference_file=reference_file,
+                             assumed_sample_size=assumed_sample_size)
+    estimator, _ = engine.ale_estimator(sub, fit=False,
+                                        kernel__sample_size=int(assumed_sample_size))
+    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
+    part = engine.compute_shard(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed,
+                                shard=shard, shards=shards, stop=stop)
+    part.save(output, engine.null_settings(estimator, voxel_thresh=None, n_iters=n_iters,
+                                           seed=seed))
+    return {"blocks": sorted(part.blocks), "n_iters": sum(map(len, part.blocks.values()))}
 
 
 def _experiment_table(dset):
@@ -156,6 +221,8 @@ def run_macm(
     n_cores: int = 1,
     seed: int,
     label: str = "macm",
+    null_files=None,
+    early_stop: float | None = None,
 ) -> dict:
     """Select experiments by seed, run ALE with voxel-level FWE and write maps and a table.
 
@@ -178,8 +245,12 @@ def run_macm(
         (:func:`mirrorflow.meta.tables.contributions_table`, from this fit).
     contributions : {"focuscounter", "jackknife"}
         Its NiMARE diagnostic.
-    assumed_sample_size, n_iters, n_cores, seed
+    assumed_sample_size, n_iters, seed, early_stop
         See :func:`fit_macm`.
+    n_cores : :obj:`int`
+        Cores of the contribution diagnostic.
+    null_files : list of paths, optional
+        Shard files of the null (:func:`run_macm_null_shard`); computed here if None.
     alpha : :obj:`float`
         Voxel-level FWE alpha.
     label : :obj:`str`, default="macm"
@@ -200,7 +271,6 @@ def run_macm(
     import nibabel as nib
 
     from mirrorflow.io.bids import check_label, save_float_image, write_sidecar
-    from mirrorflow.meta.reference import load_reference
     from mirrorflow.meta.tables import contributions_table, save_contributions
     from mirrorflow.resources import require_memory
 
@@ -212,21 +282,22 @@ def run_macm(
             f"MACM: {n_iters} Monte Carlo iterations cannot give p_FWE < {alpha} (the smallest "
             f"attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
         )
-    if not Path(seed_file).is_file():
-        raise InputDataError(f"MACM seed mask {seed_file}: file does not exist")
-    dset = load_reference(reference_file)
-    seed_img = resample_seed(seed_file, dset)
-    ids = select_experiments(dset, seed_img)
-    if not ids:
-        raise InputDataError(
-            f"MACM seed mask {seed_file}: no experiment of {reference_file} has a focus in it"
-        )
-    LGR.info("Seed %s selects %d of %d experiments", seed_file, len(ids), len(dset.ids))
+    sub, dset, ids = macm_dataset(seed_file=seed_file, reference_file=reference_file,
+                                  assumed_sample_size=assumed_sample_size)
     require_memory(macm_memory_mb(len(ids), dset.masker), f"MACM ALE of {len(ids)} experiments")
-    sub = dset.slice(ids)
-    result = fit_macm(
-        sub, assumed_sample_size=assumed_sample_size, n_iters=n_iters, n_cores=n_cores, seed=seed
-    )
+    null = None
+    if null_files is not None:
+        from mirrorflow.meta import null as engine
+
+        estimator, _ = engine.ale_estimator(sub, fit=False,
+                                            kernel__sample_size=int(assumed_sample_size))
+        settings = engine.null_settings(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed)
+        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
+        null = engine.merge_shards(null_files, settings, stop=stop)
+    result = fit_macm(sub, assumed_sample_size=assumed_sample_size, n_iters=n_iters, seed=seed,
+                      null=null, early_stop=early_stop, alpha=alpha)
+    n_done = len(result.estimator.null_distributions_[
+        "values_level-voxel_corr-fwe_method-montecarlo"])
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
@@ -249,8 +320,10 @@ def run_macm(
         f"MACM: {len(ids)} of {len(dset.ids)} reference experiments had at least one focus in "
         f"the seed mask; ALE (NiMARE {nimare.__version__}) with an assumed sample size of "
         f"{assumed_sample_size} for every experiment (the reference gives none), voxel-level "
-        f"FWE correction by {n_iters} Monte Carlo iterations (seed {seed}) at p_FWE < {alpha}: "
-        f"{n_sig} voxels."
+        f"FWE correction by {n_done} Monte Carlo iterations (seed {seed}) at p_FWE < {alpha}: "
+        f"{n_sig} voxels"
+        + _null_sentence(n_iters=n_iters, n_done=n_done, early_stop=early_stop,
+                         shards=len(null_files) if null_files is not None else 1)
     )
     write_sidecar(
         out,
@@ -262,7 +335,10 @@ def run_macm(
             "NFoci": len(sub.coordinates),
             "AssumedSampleSize": assumed_sample_size,
             "Alpha": alpha,
-            "NIterations": n_iters,
+            "NIterations": n_done,
+            "NIterationsPlanned": n_iters,
+            "EarlyStop": early_stop,
+            "NullShards": len(null_files) if null_files is not None else 1,
             "Seed": seed,
             "NSignificantVoxels": n_sig,
             "NiMAREVersion": nimare.__version__,
