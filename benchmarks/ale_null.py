@@ -187,6 +187,26 @@ def run(name, make, n_iters, *, voxel_thresh):
     return ms["nl"] / ms["ol"], same_iters and same_null and same_maps
 
 
+def compile_seconds() -> float:
+    """Seconds to compile the engine in a fresh process with an empty numba cache."""
+    import subprocess
+    import sys
+    import tempfile
+
+    code = (
+        "import time, warnings, numpy as np; warnings.simplefilter('ignore')\n"
+        "import sys; sys.path.insert(0, %r); import ale_null as b\n"
+        "from mirrorflow.meta import null\n"
+        "est, _ = null.ale_estimator(b.pain()[0]); plan = null.build_plan(est, voxel_thresh=0.001)\n"
+        "ijk = null.nimare_draw(est, plan, 1); t = time.perf_counter()\n"
+        "null.null_maxima(plan, ijk); print(time.perf_counter() - t)\n"
+    ) % str(Path(__file__).parent)
+    with tempfile.TemporaryDirectory() as cache:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env={**os.environ, "NUMBA_CACHE_DIR": cache}, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def nimare_version():
     import nimare
 
@@ -206,6 +226,8 @@ def main() -> None:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"Python {platform.python_version()}, one core per engine")
     sets = {"pain": (pain, 0.001), "synthetic": (synthetic, 0.001), "macm": (macm_scale, None)}
+    print(f"numba compile of the engine, cold cache: {compile_seconds():.1f} s (then cached "
+          "on disk: later processes load it)")
     ok = True
     for name, n in iters.items():
         make, thresh = sets[name]

@@ -303,10 +303,11 @@ def run_contrast(
     result.save_maps(output_dir=str(output_dir), prefix="meta-contrast")
     forward, reverse = threshold_directions(result, voxel_thresh=voxel_thresh,
                                             min_cluster_mm3=min_cluster_mm3)
+    jobs = len(null_files) if null_files is not None else 1
     description = (
         f"ALE subtraction (NiMARE {nimare.__version__} ALESubtraction, {n_iters} group-label "
-        f"permutations, seed {seed}, NiMARE's permutations computed in "
-        f"{len(null_files) if null_files is not None else 1} Snakemake job(s)) of {labels[0]} ({len(dsets[0].ids)} experiments) minus "
+        f"permutations, seed {seed}, computed in {jobs} Snakemake job(s)) of {labels[0]} "
+        f"({len(dsets[0].ids)} experiments) minus "
         f"{labels[1]} ({len(dsets[1].ids)} experiments); voxels kept at two-sided uncorrected "
         f"p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
     )
@@ -327,6 +328,7 @@ def run_contrast(
                 "VoxelThreshold": voxel_thresh,
                 "MinClusterMM3": min_cluster_mm3,
                 "NIterations": n_iters,
+                "NullShards": jobs,
                 "Seed": seed,
                 "NSignificantVoxels": n_vox,
             },

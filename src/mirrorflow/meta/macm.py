@@ -196,15 +196,17 @@ def _experiment_table(dset):
 
 
 def macm_memory_mb(n_experiments: int, masker) -> float:
-    """Peak memory (MB) of NiMARE's ALE with Monte Carlo FWE over ``n_experiments``.
+    """Peak memory (MB) of the MACM job: NiMARE's ALE fit of ``n_experiments``.
 
     NiMARE's memory grows with the selected experiments' modelled-activation maps over the
-    2 mm mask: measured with NiMARE 0.22.1 on 2 cores, 6.5 GB peak for 4,300 Neurosynth
-    experiments (250,730 foci); this estimate (0.8 float64 maps per experiment plus
-    ~600 MB for Python and the reference database) gives 6.9 GB for that case.
+    2 mm mask: measured with NiMARE 0.22.1 (peak resident set, getrusage), 14.2 GB for the
+    4,300 Neurosynth experiments (250,730 foci) of the default seed (an earlier 6.5 GB was
+    Snakemake's sampled benchmark, which missed the peak); the Monte Carlo null
+    (mirrorflow.meta.null) adds under 1 GB. This estimate (1.75 float64 maps per
+    experiment plus ~600 MB for Python and the reference database) gives 14.4 GB there.
     """
     n_voxels = int(np.count_nonzero(np.asarray(masker.mask_img.dataobj)))
-    return 600 + 0.8 * n_experiments * n_voxels * 8 / 1e6
+    return 600 + 1.75 * n_experiments * n_voxels * 8 / 1e6
 
 
 def run_macm(

@@ -9,26 +9,31 @@ volume every time, although only a few hundred voxels exceed the threshold.
 
 This engine computes the same three numbers, bit for bit, from far fewer voxels:
 
-1. **Bound.** On a grid of 2x2x2 blocks, each focus adds the largest ``-log(1 - K)`` its
-   kernel ``K`` reaches in a block (one precomputed table per kernel and focus parity,
-   kept where it is at least ``tau``). A block's sum bounds ``-log(1 - ALE)`` of each of its
-   voxels from above, up to ``tau`` per experiment whose foci all lie outside the table
-   (the *slack*, ``tau x n_experiments``).
-2. **Exact.** The voxels of the block with the largest bound are computed exactly; the
-   best of them is a lower bound on the maximum. Every block whose bound plus slack
-   reaches that maximum, or the cluster-forming threshold, is computed exactly: per
-   experiment in NiMARE's order, the float32 kernel maximum over its foci, summed as
-   ``log1p(-MA)`` in float64, ``1 - exp`` and cast to float32, as
+1. **Bound.** An upper bound of ``-log(1 - ALE)`` everywhere: each focus adds the largest
+   ``-log(1 - K)`` its kernel ``K`` reaches in each 2x2x2 block (sparse foci) or voxel
+   (dense foci), from tables precomputed per kernel and focus position and kept where at
+   least ``tau`` (the rest is the *slack*, ``tau x n_experiments``); or, for dense foci
+   with few kernels (MACM), a separable convolution of the focus counts with a Gaussian
+   envelope of ``-log(1 - K)`` (NiMARE's kernel is a Gaussian filter of a point), exact up
+   to rounding outwards and without slack.
+2. **Exact.** The blocks whose bound reaches the cluster-forming threshold are computed
+   exactly; if no voxel exceeds it, the block of the largest bound gives a lower bound of
+   the maximum and every block that may reach that is computed. Within a block, a voxel
+   whose own sum over foci stays below is skipped; the others get NiMARE's arithmetic in
+   NiMARE's order: per experiment the largest kernel value over its foci, whose
+   ``log1p(-K)`` comes from a table made with NiMARE's compiled ``log1p``; these summed in
+   float64 in experiment order, ``1 - exp`` and the cast to float32, as
    :func:`nimare.meta.cbma.permutation._ale_stat_from_offsets` does.
-3. **Clusters.** The exact voxels above the threshold are joined by union-find over face
+3. **Clusters.** The voxels above the threshold are joined by union-find over face
    neighbours; masses are summed in the volume's C order in float64, as
-   :func:`nimare.meta.utils._calculate_cluster_measures` does (``ndimage.sum``).
+   :func:`nimare.meta.utils._calculate_cluster_measures` does (``ndimage.sum``), with the
+   threshold promoted as NumPy promotes it there.
 
 Buffers are allocated once per plan, so memory does not grow with the iterations, and
-iterations are drawn in seeded blocks (:func:`draw_block`), so any split of the blocks
-into shards (Snakemake jobs) gives the same null. NiMARE builds the kernels
-(:func:`nimare.meta.cbma.permutation.ale_plan_for`), the randomisation space, the
-cluster-forming threshold and, from the null, every corrected map
+iterations are drawn in seeded blocks (:func:`draw_block`, :mod:`mirrorflow.shards`), so
+any split of the blocks into shards (Snakemake jobs) gives the same null. NiMARE builds
+the kernels (:func:`nimare.meta.cbma.permutation.ale_plan_for`), the randomisation space,
+the cluster-forming threshold and, from the null, every corrected map
 (:func:`correct_fwe`).
 
 .. versionadded:: 0.2.0
@@ -48,11 +53,18 @@ __all__ = [
     "BLOCK_SIZE",
     "NullPlan",
     "NullShard",
+    "ale_estimator",
     "build_plan",
+    "compute_shard",
     "correct_fwe",
     "draw_block",
+    "early_stop",
     "merge_shards",
+    "n_blocks",
+    "nimare_draw",
     "null_maxima",
+    "null_settings",
+    "quantile_se",
     "run_blocks",
     "shard_blocks",
 ]
@@ -74,8 +86,8 @@ _SAFE = 1.0 + 1e-9  # bounds are rounded outwards by this factor
 class NullPlan:
     """Everything a null iteration needs that does not change between iterations.
 
-    Build with :func:`build_plan`. Arrays are C-contiguous; the ``_buf_*`` entries are
-    reused scratch space (one plan per process, not shared between threads).
+    Build with :func:`build_plan`. Arrays are C-contiguous; the scratch buffers live in
+    the engine (:class:`_Engine`, one per process).
     """
 
     shape: np.ndarray  # (3,) int64 volume shape
@@ -603,12 +615,12 @@ def _union(parent, a, b):
 
 @njit(cache=True)
 def _iterations(ijk_iters, plan_i, bounds_i, buffers, out):
-    (acc, cell_order, cell_foci, cell_starts, cell_fill, candidates, slog, stamp, slot, above_flat, above_val, parent,
-     stats, work) = buffers
+    (acc, cell_order, cell_foci, cell_starts, cell_fill, candidates, slog, stamp, slot,
+     above_flat, above_val, parent, stats, work) = buffers
     for it in range(ijk_iters.shape[0]):
-        v, s, m = _iteration(ijk_iters[it], plan_i, bounds_i, acc, cell_order, cell_foci, cell_starts,
-                             cell_fill, candidates, slog, stamp, slot, above_flat, above_val, parent,
-                             stats, work)
+        v, s, m = _iteration(ijk_iters[it], plan_i, bounds_i, acc, cell_order, cell_foci,
+                             cell_starts, cell_fill, candidates, slog, stamp, slot,
+                             above_flat, above_val, parent, stats, work)
         out[it, 0] = v
         out[it, 1] = s
         out[it, 2] = m
@@ -636,7 +648,8 @@ class _Engine:
         self.buffers = (
             np.zeros(int(np.prod(plan.grid)), dtype=np.float64),
             np.zeros(plan.n_foci, dtype=np.int64),
-            np.zeros((plan.n_foci, 5), dtype=np.int64),  # foci in cell order: i, j, k, kernel, group
+            # the foci in cell order: i, j, k, kernel, experiment
+            np.zeros((plan.n_foci, 5), dtype=np.int64),
             np.zeros(n_cells + 1, dtype=np.int64),
             np.zeros(n_cells, dtype=np.int64),
             np.zeros(int(np.prod(plan.grid)), dtype=np.int64),  # candidate blocks
@@ -733,7 +746,10 @@ class NullShard:
 
 
 def n_blocks(n_iters: int) -> int:
-    return -(-int(n_iters) // BLOCK_SIZE)
+    """Blocks of :data:`BLOCK_SIZE` iterations that hold ``n_iters``."""
+    from mirrorflow.shards import n_blocks as blocks
+
+    return blocks(n_iters, BLOCK_SIZE)
 
 
 def shard_blocks(shard: int, shards: int, n_iters: int) -> list[int]:
@@ -845,7 +861,8 @@ def correct_fwe(result, null: np.ndarray, *, voxel_thresh: float | None):
     Returns
     -------
     :class:`nimare.results.MetaResult`
-        A copy of ``result`` with the corrected maps.
+        ``result`` itself, with the corrected maps added (pass ``result.copy()`` to keep
+        the uncorrected one).
     """
     from nimare.correct import FWECorrector
     from nimare.stats import null_to_p
@@ -909,7 +926,9 @@ def correct_fwe(result, null: np.ndarray, *, voxel_thresh: float | None):
     corrector = FWECorrector(
         method="montecarlo", voxel_thresh=voxel_thresh, n_iters=n_iters, vfwe_only=vfwe_only
     )
-    out = result.copy()
+    # In place: FWECorrector works on result.copy(), a deep copy of the estimator and its
+    # MA maps (gigabytes for a MACM); the rules fit once and keep only the corrected result.
+    out = result
     out.maps.update(
         {
             k + corrector._name_suffix: (
