@@ -126,6 +126,7 @@ class SkullStrip(SimpleInterface):
                 fixed=moving, moving=brain_mask, transformlist=reg["invtransforms"],
                 whichtoinvert=[True], interpolator="nearestNeighbor",
             )
+            _remove_transforms(reg)
             ants.image_write(mask, mask_file)
             inside = np.asarray(nib.load(mask_file).dataobj) > 0
         else:
@@ -204,10 +205,18 @@ class AntsRegistration(SimpleInterface):
             target = _fname(self.inputs.moving, f"xfm{index}", runtime.cwd, ext=ext)
             shutil.copyfile(path, target)
             transforms.append(target)
+        _remove_transforms(result)
         warped = _fname(self.inputs.moving, "warped", runtime.cwd)
         ants.image_write(result["warpedmovout"], warped)
         self._results.update(transforms=transforms, warped=warped)
         return runtime
+
+
+def _remove_transforms(result: dict) -> None:
+    """Delete the transform files ants.registration wrote to the system temp folder (it
+    never does: ~22 MB of warps per SyN registration would pile up in /tmp)."""
+    for path in {*result.get("fwdtransforms", []), *result.get("invtransforms", [])}:
+        Path(path).unlink(missing_ok=True)
 
 
 class _ComposeInputSpec(BaseInterfaceInputSpec):
