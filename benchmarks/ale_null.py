@@ -47,21 +47,12 @@ def pain():
 
 
 def synthetic(n_experiments=50, n_foci=20, seed=0):
-    from nilearn.datasets import load_mni152_brain_mask
     from nimare.dataset import Dataset
 
-    mask = load_mni152_brain_mask(resolution=2)
-    ijk = np.argwhere(np.asarray(mask.dataobj) > 0)
-    rng = np.random.default_rng(seed)
-    source = {}
-    for e in range(n_experiments):
-        xyz = ijk[rng.integers(0, len(ijk), n_foci)] @ mask.affine[:3, :3].T + mask.affine[:3, 3]
-        source[f"exp{e:02d}"] = {"contrasts": {"1": {
-            "coords": {"space": "MNI", "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(),
-                       "z": xyz[:, 2].tolist()},
-            "metadata": {"sample_sizes": [int(rng.integers(10, 41))]},
-        }}}
-    return Dataset(source), {}
+    from mirrorflow.simulate.coordinates import uniform_coordinate_source
+
+    return Dataset(uniform_coordinate_source(n_experiments=n_experiments, n_foci=n_foci,
+                                             seed=seed)), {}
 
 
 def macm_scale(radius=8.0):
@@ -193,14 +184,15 @@ def compile_seconds() -> float:
     import sys
     import tempfile
 
+    here = str(Path(__file__).parent)
     code = (
         "import time, warnings, numpy as np; warnings.simplefilter('ignore')\n"
-        "import sys; sys.path.insert(0, %r); import ale_null as b\n"
+        f"import sys; sys.path.insert(0, {here!r}); import ale_null as b\n"
         "from mirrorflow.meta import null\n"
         "est, _ = null.ale_estimator(b.pain()[0]); plan = null.build_plan(est, voxel_thresh=0.001)\n"
         "ijk = null.nimare_draw(est, plan, 1); t = time.perf_counter()\n"
         "null.null_maxima(plan, ijk); print(time.perf_counter() - t)\n"
-    ) % str(Path(__file__).parent)
+    )
     with tempfile.TemporaryDirectory() as cache:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**os.environ, "NUMBA_CACHE_DIR": cache}, check=True)

@@ -3,7 +3,8 @@
 A null distribution of ``n`` iterations is cut into blocks of ``block`` iterations; block
 ``b`` draws from a generator seeded by (``seed``, ``b``) only, and shard ``s`` of ``S``
 computes blocks ``s, s + S, s + 2S, ...``. Merging the blocks in order therefore gives
-the same null for any number of shards. Used by the group permutations
+the same null for any number of shards. Shards are saved with the settings they were
+computed with, and merged only with the same settings. Used by the group permutations
 (:mod:`mirrorflow.group.inference`) and the ALE null (:mod:`mirrorflow.meta.null`).
 
 .. versionadded:: 0.2.0
@@ -11,9 +12,15 @@ the same null for any number of shards. Used by the group permutations
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-__all__ = ["block_seed", "blocks_of_shard", "n_blocks"]
+from mirrorflow.exceptions import ConfigError
+
+__all__ = ["block_seed", "blocks_of_shard", "check_blocks", "n_blocks", "read_shards",
+           "save_shard"]
 
 
 def block_seed(seed: int, block: int) -> int:
@@ -32,3 +39,48 @@ def blocks_of_shard(shard: int, shards: int, *, n_perm: int, block: int) -> list
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
     return list(range(shard, n_blocks(n_perm, block), shards))
+
+
+def save_shard(path, blocks: dict, settings: dict, **arrays) -> None:
+    """Save a shard: its blocks ``{b: array}``, other ``arrays`` and the ``settings`` it was
+    computed with (JSON), as npz written under a temporary name and renamed, so that a
+    rerun never trusts a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, settings=json.dumps(settings, sort_keys=True),
+             **{f"block{b}": value for b, value in blocks.items()}, **arrays)
+    tmp.replace(path)
+
+
+def read_shards(paths, settings: dict) -> tuple[dict, list[dict]]:
+    """The blocks ``{b: array}`` of shard files and each file's other arrays.
+
+    Raises
+    ------
+    ConfigError
+        If a file was computed with other ``settings``, or a block is in two files.
+    """
+    expected = json.dumps(settings, sort_keys=True)
+    blocks, others = {}, []
+    for path in paths:
+        with np.load(path) as npz:
+            if str(npz["settings"]) != expected:
+                raise ConfigError(f"{path}: computed with {npz['settings']}, not {expected}")
+            rest = {}
+            for name in npz.files:
+                if name.startswith("block"):
+                    b = int(name[5:])
+                    if b in blocks:
+                        raise ConfigError(f"{path}: block {b} is in two shards")
+                    blocks[b] = npz[name]
+                elif name != "settings":
+                    rest[name] = npz[name]
+            others.append(rest)
+    return blocks, others
+
+
+def check_blocks(blocks: dict, n: int, paths) -> None:
+    """Raise :class:`ConfigError` unless blocks ``0..n-1`` are all in ``blocks``."""
+    missing = sorted(set(range(n)) - set(blocks))
+    if missing:
+        raise ConfigError(f"blocks {missing} are missing from {[str(p) for p in paths]}")

@@ -30,22 +30,12 @@ def _pain():
 
 def _synthetic(n_experiments=50, n_foci=20, seed=0, sample_size=None):
     """n_experiments x n_foci foci drawn uniformly in the 2 mm MNI brain mask."""
-    from nilearn.datasets import load_mni152_brain_mask
     from nimare.dataset import Dataset
 
-    mask = load_mni152_brain_mask(resolution=2)
-    ijk = np.argwhere(np.asarray(mask.dataobj) > 0)
-    rng = np.random.default_rng(seed)
-    source = {}
-    for e in range(n_experiments):
-        xyz = ijk[rng.integers(0, len(ijk), n_foci)] @ mask.affine[:3, :3].T + mask.affine[:3, 3]
-        size = sample_size or int(rng.integers(10, 41))
-        source[f"exp{e:03d}"] = {"contrasts": {"1": {
-            "coords": {"space": "MNI", "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(),
-                       "z": xyz[:, 2].tolist()},
-            "metadata": {"sample_sizes": [size]},
-        }}}
-    return Dataset(source)
+    from mirrorflow.simulate.coordinates import uniform_coordinate_source
+
+    return Dataset(uniform_coordinate_source(n_experiments=n_experiments, n_foci=n_foci,
+                                             seed=seed, sample_size=sample_size))
 
 
 def _nimare_iterations(estimator, ijk, voxel_thresh):
@@ -143,7 +133,7 @@ def test_shards_merge_to_the_same_null(tmp_path):
     assert merged[1].shape == (250, 3)
     for shards in (2, 3, 5):
         np.testing.assert_array_equal(merged[shards], merged[1])
-    with pytest.raises(ConfigError, match="block 1 is missing"):
+    with pytest.raises(ConfigError, match=r"blocks \[1\] are missing"):
         engine.merge_shards([three[0], three[2]], settings)
     with pytest.raises(ConfigError, match="in two shards"):
         engine.merge_shards([*three, three[1]], settings)

@@ -30,7 +30,6 @@ cluster size and mass.
 from __future__ import annotations
 
 import gc
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,14 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
-from mirrorflow.shards import block_seed, blocks_of_shard, n_blocks
+from mirrorflow.shards import (
+    block_seed,
+    blocks_of_shard,
+    check_blocks,
+    n_blocks,
+    read_shards,
+    save_shard,
+)
 
 __all__ = [
     "METHODS",
@@ -229,32 +235,15 @@ def _null_settings(settings: dict) -> dict:
 
 def write_null_shard(path, result: dict, settings: dict) -> None:
     """Save a shard's null (npz, written under a temporary name and renamed)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    arrays = {f"block{b}": result["null"][b] for b in result["blocks"]}
-    np.savez(tmp, settings=json.dumps(_null_settings(settings), sort_keys=True), **arrays)
-    tmp.replace(path)
+    save_shard(path, {b: result["null"][b] for b in result["blocks"]}, _null_settings(settings))
 
 
 def merge_nulls(paths, settings: dict) -> np.ndarray:
     """The null distribution (maxima in block order) from shard files; every block must be
     there once and the shards must have used ``settings``."""
-    expected = json.dumps(_null_settings(settings), sort_keys=True)
-    blocks = {}
-    for path in paths:
-        with np.load(path) as npz:
-            if str(npz["settings"]) != expected:
-                raise ValueError(f"{path}: computed with {npz['settings']}, not {expected}")
-            for name in npz.files:
-                if name.startswith("block"):
-                    b = int(name[5:])
-                    if b in blocks:
-                        raise ValueError(f"{path}: permutation block {b} is in two shards")
-                    blocks[b] = npz[name]
+    blocks, _ = read_shards(paths, _null_settings(settings))
     total = n_blocks(settings["n_perm"], settings["block"])
-    missing = sorted(set(range(total)) - set(blocks))
-    if missing:
-        raise ValueError(f"permutation blocks {missing} are missing from {list(map(str, paths))}")
+    check_blocks(blocks, total, paths)
     null = np.concatenate([blocks[b] for b in range(total)])
     if null.size != settings["n_perm"]:
         raise ValueError(f"{null.size} permutations merged, expected {settings['n_perm']}")

@@ -110,43 +110,23 @@ def subtraction_null_shard(dset1, dset2, *, n_iters: int, seed: int, shard: int 
 
 def write_subtraction_shard(path, part: dict, settings: dict) -> None:
     """Save a subtraction null shard (npz under a temporary name, then renamed)."""
-    import json
+    from mirrorflow.shards import save_shard
 
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    arrays = {f"block{b}": v for b, v in part["blocks"].items()}
-    if part["upper"] is not None:
-        arrays.update(upper=part["upper"], lower=part["lower"])
-    np.savez(tmp, settings=json.dumps(settings, sort_keys=True), **arrays)
-    tmp.replace(path)
+    counts = {} if part["upper"] is None else {"upper": part["upper"], "lower": part["lower"]}
+    save_shard(path, part["blocks"], settings, **counts)
 
 
 def merge_subtraction_shards(paths, settings: dict):
     """(upper, lower, |max| per permutation) of the whole null from the shard files."""
-    import json
-
     from mirrorflow.meta.null import n_blocks
+    from mirrorflow.shards import check_blocks, read_shards
 
-    expected = json.dumps(settings, sort_keys=True)
-    upper = lower = None
-    blocks = {}
-    for path in paths:
-        with np.load(path) as npz:
-            if str(npz["settings"]) != expected:
-                raise ConfigError(f"{path}: computed with {npz['settings']}, not {expected}")
-            if "upper" in npz.files:
-                upper = npz["upper"] if upper is None else upper + npz["upper"]
-                lower = npz["lower"] if lower is None else lower + npz["lower"]
-            for name in npz.files:
-                if name.startswith("block"):
-                    if int(name[5:]) in blocks:
-                        raise ConfigError(f"{path}: permutation block {name[5:]} twice")
-                    blocks[int(name[5:])] = npz[name]
-    missing = sorted(set(range(n_blocks(settings["n_iters"]))) - set(blocks))
-    if missing:
-        raise ConfigError(f"permutation blocks {missing} are missing from {list(map(str, paths))}")
-    abs_max = np.concatenate([blocks[b] for b in sorted(blocks)])
-    return upper, lower, abs_max
+    blocks, others = read_shards(paths, settings)
+    check_blocks(blocks, n_blocks(settings["n_iters"]), paths)
+    counts = [o for o in others if "upper" in o]  # (a shard without blocks has none)
+    upper, lower = (np.sum([o[k] for o in counts], axis=0, dtype=np.uint32)
+                    for k in ("upper", "lower"))
+    return upper, lower, np.concatenate([blocks[b] for b in sorted(blocks)])
 
 
 def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None):

@@ -735,14 +735,9 @@ class NullShard:
 
     def save(self, path, settings: dict) -> None:
         """npz under a temporary name, renamed when complete (a rerun never trusts half)."""
-        import json
-        from pathlib import Path
+        from mirrorflow.shards import save_shard
 
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        arrays = {f"block{b}": v for b, v in sorted(self.blocks.items())}
-        np.savez(tmp, settings=json.dumps(settings, sort_keys=True), **arrays)
-        tmp.replace(path)
+        save_shard(path, dict(sorted(self.blocks.items())), settings)
 
 
 def n_blocks(n_iters: int) -> int:
@@ -783,24 +778,12 @@ def merge_shards(paths, settings: dict, *, stop=None) -> np.ndarray:
     Every block must be there once (or, with ``stop``, every block up to the first at
     which ``stop`` is true), and the shards must have used ``settings``.
     """
-    import json
+    from mirrorflow.shards import check_blocks, read_shards
 
-    expected = json.dumps(settings, sort_keys=True)
-    blocks = {}
-    for path in paths:
-        with np.load(path) as npz:
-            if str(npz["settings"]) != expected:
-                raise ConfigError(f"{path}: computed with {npz['settings']}, not {expected}")
-            for name in npz.files:
-                if name.startswith("block"):
-                    b = int(name[5:])
-                    if b in blocks:
-                        raise ConfigError(f"{path}: null block {b} is in two shards")
-                    blocks[b] = npz[name]
+    blocks, _ = read_shards(paths, settings)
     null = []
     for b in range(n_blocks(settings["n_iters"])):
-        if b not in blocks:
-            raise ConfigError(f"null block {b} is missing from {[str(p) for p in paths]}")
+        check_blocks(blocks, b + 1, paths)
         null.append(blocks[b])
         if stop is not None and stop(np.concatenate(null)):
             break

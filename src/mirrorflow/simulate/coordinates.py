@@ -18,7 +18,7 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["simulate_coordinate_sets"]
+__all__ = ["simulate_coordinate_sets", "uniform_coordinate_source"]
 
 LGR = logging.getLogger(__name__)
 
@@ -184,3 +184,26 @@ def _dataset_to_dict(dset, *, label):
 def _study_number(dset_id: str) -> int:
     """Numeric order of NiMARE's simulated ids ``study-<k>-1``."""
     return int(dset_id.split("-")[1])
+
+
+def uniform_coordinate_source(*, n_experiments: int, n_foci: int, seed: int,
+                              sample_size: int | None = None) -> dict:
+    """A null coordinate set in NiMARE's JSON format: ``n_foci`` foci per experiment at
+    voxels drawn uniformly in nilearn's 2 mm MNI152 brain mask (no convergence). Sample
+    sizes are ``sample_size``, or drawn uniformly in 10-40. For tests and benchmarks of the
+    Monte Carlo null (:mod:`mirrorflow.meta.null`)."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    mask = load_mni152_brain_mask(resolution=2)
+    ijk = np.argwhere(np.asarray(mask.dataobj) > 0)
+    rng = np.random.default_rng(seed)
+    source = {}
+    for e in range(n_experiments):
+        xyz = ijk[rng.integers(0, len(ijk), n_foci)] @ mask.affine[:3, :3].T + mask.affine[:3, 3]
+        size = sample_size or int(rng.integers(10, 41))
+        source[f"exp{e:03d}"] = {"contrasts": {"1": {
+            "coords": {"space": "MNI", "x": xyz[:, 0].tolist(), "y": xyz[:, 1].tolist(),
+                       "z": xyz[:, 2].tolist()},
+            "metadata": {"sample_sizes": [size]},
+        }}}
+    return source
