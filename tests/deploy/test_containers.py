@@ -14,7 +14,7 @@ import pytest
 from ..workflow.conftest import REPO, snakemake
 from .conftest import STAGES, assert_same_results, shim_path
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.system
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 #: What each stage's scripts import, and a package of another stage it must not have

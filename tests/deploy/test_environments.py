@@ -14,6 +14,8 @@ import yaml
 from ..workflow.conftest import REPO
 from .conftest import STAGES
 
+pytestmark = pytest.mark.workflow
+
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 

@@ -18,6 +18,8 @@ from mirrorflow.io.templates import template_files
 
 from ..workflow.conftest import REPO, file_states, snakemake
 
+pytestmark = pytest.mark.e2e
+
 CONFIG = REPO / "tests" / "workflow" / "config-realdata" / "config.yaml"
 REAL = REPO.parent / "shared" / "realdata" / "studyforrest-sub02"
 SUB = "02"

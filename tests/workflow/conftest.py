@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .. import snakemake_fork
 
 REPO = Path(__file__).resolve().parents[2]
 REDUCED = REPO / "tests" / "workflow" / "config-reduced" / "config.yaml"
 
 
 def snakemake(*args, check=True, timeout=1800, env=None):
-    """Run ``python -m snakemake`` in the repository; return the completed process.
+    """Run Snakemake's command line (``python -m snakemake *args``) in the repository, each
+    call a fresh process forked from a server that has imported Snakemake and its plugins
+    once (tests/snakemake_fork.py); return the completed process.
 
     ``env``: variables added to (or replacing) this process's environment."""
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", *map(str, args)],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    result = snakemake_fork.run([str(a) for a in args], cwd=REPO, timeout=timeout,
+                                env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(map(str, args))} failed ({result.returncode}):\n"

@@ -26,7 +26,7 @@ from mirrorflow.simulate.study import SimulationParams, simulate_study
 
 from .conftest import REPO, snakemake
 
-pytestmark = pytest.mark.e2e
+pytestmark = pytest.mark.workflow
 
 SUB = "sub-01"
 BOLD = f"{SUB}/func/{SUB}_task-imitation_run-1_bold.nii.gz"

@@ -7,6 +7,8 @@ import pytest
 
 from .conftest import REDUCED, REPO, snakemake
 
+pytestmark = pytest.mark.workflow
+
 
 @pytest.mark.parametrize("configfile", [None, REDUCED], ids=["default", "reduced"])
 def test_dry_run_plans_every_stage(configfile, tmp_path):
