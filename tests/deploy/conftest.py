@@ -1,8 +1,10 @@
 """Fixtures for running the workflow on other executors and inside containers.
 
-Every executor test runs the same small study (the reduced config with four participants
-and a 2,000-study slice of the shipped Neurosynth database as the MACM reference, so three
-extra end-to-end runs fit CI's budget) and compares its outputs with one bare local run.
+Every executor test runs the same small study (:data:`SMALL`: four participants, few
+iterations, a 2,000-study slice of the shipped Neurosynth database as the MACM reference)
+and compares its outputs with one shared bare local run of every rule: the containers run
+every rule too; SLURM and S3 run the smallest targets that take them through their whole
+path (:func:`chain_targets`).
 """
 
 from __future__ import annotations
@@ -29,17 +31,28 @@ COORDS = "data-neurosynth_version-7_coordinates.tsv.gz"
 META = "data-neurosynth_version-7_metadata.tsv.gz"
 
 
-def ensure_debian_packages(*packages: str) -> None:
-    """apt-get install the Debian packages that are missing (CI and dev machines are root)."""
+def ensure_debian_packages(*packages: str, group: str = "system") -> None:
+    """apt-get install the Debian packages that are missing: this changes the machine (the
+    ``system`` tests' fixtures say so; README "Tests"). Where they are missing and cannot
+    be installed (not root, or no apt-get), the test fails at once with one line that
+    names them and the marker that deselects the test."""
     missing = [
         pkg for pkg in packages
-        if subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
+        if shutil.which("dpkg") is None
+        or subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
     ]
-    if missing:
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
-                       capture_output=True)
+    if not missing:
+        return
+    cannot = [why for why, bad in (("not root", os.geteuid() != 0),
+                                   ("no apt-get", shutil.which("apt-get") is None)) if bad]
+    if cannot:
+        pytest.fail(f"needs the Debian packages {', '.join(missing)}, which cannot be "
+                    f"installed here ({', '.join(cannot)}): deselect with -m 'not {group}'",
+                    pytrace=False)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
+                   capture_output=True)
 
 
 def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
@@ -54,24 +67,58 @@ def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
     return folder
 
 
+#: The small study of the executor tests, over the reduced config: four participants
+#: (the simulator's least), few Monte Carlo iterations (the ALE and MACM nulls still in
+#: two shard jobs), and a MACM of two spheres (its own chain, not waiting for the
+#: conjunction) on a 2,000-study slice of Neurosynth. The reference folder is relative to
+#: the repository (``.pytest-reference/``: the same path on every executor and a key
+#: prefix in the S3 bucket).
+SMALL = """\
+simulation: {{n_subjects: 4}}
+group: {{inference: {{n_perm: 200, shards: 1}}}}
+meta:
+  ale: {{n_iters: 200, shards: 2}}
+  contrast: {{n_iters: 100, shards: 1}}
+macm:
+  reference_dir: {reference}
+  seeds:
+    kind: spheres
+    spheres:
+      - {{label: cingulate, xyz: [0, 10, 40], radius: 10}}
+      - {{label: leftInsula, xyz: [-38, 4, 2], radius: 10}}
+  n_iters: 200
+  shards: 2
+"""
+
+
 @pytest.fixture(scope="session")
 def small_config(tmp_path_factory):
-    """Overlay on the reduced config: 4 participants, MACM on a 2,000-study reference.
-
-    The reference folder is relative to the repository (under ``.pytest-reference/``, the
-    same path on every executor and a key prefix in the S3 bucket)."""
+    """Command-line options of the small study (:data:`SMALL` over the reduced config)."""
     reference = write_reference_slice(REPO / ".pytest-reference" / "neurosynth")
     path = tmp_path_factory.mktemp("config") / "small.yaml"
-    path.write_text(
-        "simulation: {n_subjects: 4}\n"
-        f"macm: {{reference_dir: {reference.relative_to(REPO)}}}\n"
-    )
+    path.write_text(SMALL.format(reference=reference.relative_to(REPO)))
     return ["--configfile", REDUCED, path]
+
+
+def chain_targets(out) -> list[str]:
+    """The smallest targets that take an executor through its whole path: each
+    participant's chain to its first-level maps (the QC checkpoint waits for every
+    participant; grouped jobs on a cluster), one ALE with its null shards and merge, and
+    the MACM with its shards and the reference conversion. Not the group stage, the
+    subtraction or the report (the container run, every rule, covers them)."""
+    maps = [
+        f"{out}/firstlevel/sub-{sub}/sub-{sub}_task-imitation_space-MNI152NLin2009aSym_res-4"
+        "_contrast-mismatchGtImitate_stat-z_statmap.nii.gz"
+        for sub in ("01", "02", "03", "04")
+    ]
+    return [*maps, f"{out}/meta/ale/meta-mimicry_z_desc-thresholded.nii.gz",
+            f"{out}/macm/meta-macm_z_desc-thresholded.nii.gz"]
 
 
 @pytest.fixture(scope="session")
 def bare_run(tmp_path_factory, small_config):
-    """The small study run locally without containers: the reference for every executor."""
+    """The small study run locally without containers, every rule: the reference for
+    every executor (of its whole output, or of the outputs of :func:`chain_targets`)."""
     out = tmp_path_factory.mktemp("bare") / "results"
     snakemake("--cores", "2", *small_config, "--config", f"output_dir={out}")
     return out
@@ -79,8 +126,10 @@ def bare_run(tmp_path_factory, small_config):
 
 @pytest.fixture(scope="session")
 def images():
-    """Every stage image, built with podman (installs podman, runc and debootstrap with
-    apt-get on a fresh machine; later builds are layer-cache hits). Returns the build log."""
+    """Every stage image, built with podman into root's podman storage (installs podman,
+    runc and debootstrap with apt-get on a fresh machine; later builds are layer-cache
+    hits). Returns the build log."""
+    ensure_debian_packages("podman", "runc", "debootstrap")
     result = subprocess.run(
         [sys.executable, REPO / "containers" / "build.py", "--install-host-packages"],
         capture_output=True, text=True, timeout=3000,
@@ -103,13 +152,18 @@ def result_files(root: Path) -> dict[str, Path]:
     }
 
 
-def assert_same_results(expected: Path, actual: Path, rtol: float = 1e-5, atol: float = 1e-6):
-    """The same files with equal images (data and affine) and equal tables, to float
-    tolerance; returns the number of images compared."""
-    want, got = result_files(expected), result_files(actual)
-    assert sorted(want) == sorted(got)
+def assert_same_results(expected: Path, actual: Path, rtol: float = 1e-5, atol: float = 1e-6,
+                        *, subset: bool = False):
+    """The same files (with ``subset``: some of them) with equal images (data and affine)
+    and equal tables, to float tolerance; returns the number of images compared."""
+    got, want = result_files(actual), result_files(expected)
+    if subset:
+        assert set(got) <= set(want), sorted(set(got) - set(want))
+    else:
+        assert sorted(want) == sorted(got)
     n_images = 0
-    for rel, path in want.items():
+    for rel in got:
+        path = want[rel]
         if rel.endswith((".nii", ".nii.gz")):
             a, b = nib.load(path), nib.load(got[rel])
             np.testing.assert_allclose(a.affine, b.affine, err_msg=rel)
@@ -182,8 +236,15 @@ def slurm_cluster(tmp_path_factory):
     slurm.conf that this fixture did not write is never replaced, and the one it wrote is
     removed at teardown: left behind, it points every later ``scontrol`` at a dead
     controller, and the SLURM executor plugin runs ``scontrol show config`` (10 s timeout)
-    in every Snakemake invocation, even local ones."""
+    in every Snakemake invocation, even local ones.
+
+    Changes the machine: apt-get installs slurm-wlm and munge when missing, writes
+    /etc/slurm/slurm.conf for the session (removed at teardown) and starts munged,
+    slurmctld and slurmd (stopped at teardown)."""
     ensure_debian_packages("slurm-wlm", "munge")
+    if os.geteuid() != 0:
+        pytest.fail("needs root (writes /etc/slurm/slurm.conf, starts slurmctld and slurmd):"
+                    " deselect with -m 'not system'", pytrace=False)
     root = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool", "munge"):
         (root / sub).mkdir()
@@ -239,14 +300,15 @@ def s3_server():
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
+        deadline = time.monotonic() + 120  # its imports take seconds on a busy machine
+        while True:
             try:
                 urllib.request.urlopen(endpoint, timeout=1)
                 break
             except OSError:
+                assert proc.poll() is None, "moto server exited"
+                assert time.monotonic() < deadline, "moto server did not start in 120 s"
                 time.sleep(0.2)
-        else:
-            raise AssertionError("moto server did not start")
         yield {"endpoint": endpoint, "key": "mirrorflow-test", "secret": "mirrorflow-test"}
     finally:
         proc.terminate()

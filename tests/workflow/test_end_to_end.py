@@ -15,8 +15,6 @@ import pytest
 from nilearn.image import resample_to_img
 from scipy import ndimage
 
-from .conftest import REDUCED, snakemake
-
 pytestmark = pytest.mark.e2e
 
 
@@ -236,8 +234,3 @@ def test_every_stage_is_bids_derivatives(run):
         assert description["DatasetType"] == "derivative"
     for path in (run / "group").glob("*_statmap.nii.gz"):
         assert path.with_name(path.name.replace(".nii.gz", ".json")).exists(), path
-
-
-def test_rerun_has_nothing_to_do(run):
-    result = snakemake("-n", "--configfile", REDUCED, "--config", f"output_dir={run}")
-    assert "Nothing to be done" in result.stdout + result.stderr

@@ -22,7 +22,10 @@ from .test_report import STAGES
 pytestmark = pytest.mark.system
 
 
-def _chromium() -> str:
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium (apt-get installs it when missing: root). Requested before the
+    reduced run, so that a machine without it fails at once."""
     ensure_debian_packages("chromium")
     return shutil.which("chromium")
 
@@ -33,7 +36,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync"]
 
 
-def test_report_is_one_html_file_that_chromium_renders(run, tmp_path):
+def test_report_is_one_html_file_that_chromium_renders(chromium, run, tmp_path):
     """`snakemake --report` writes one file with every annotated figure embedded (byte for
     byte); headless Chromium opens it with no script error, every category is listed, and
     a group map, a QC figure and the methods document are shown when clicked."""
@@ -57,7 +60,7 @@ def test_report_is_one_html_file_that_chromium_renders(run, tmp_path):
 
     errors = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
