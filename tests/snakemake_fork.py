@@ -8,7 +8,7 @@ from one server process that has imported them once (multiprocessing's forkserve
 preloads :mod:`tests._snakemake_preload`); the child takes the call's environment and
 working directory, sends stdout and stderr to files, and runs ``snakemake.cli.main`` with
 the call's arguments: the same command line and exit status as ``python -m snakemake``,
-one process per call (its own session, so a timeout kills its jobs too).
+one process per call, in its own session (a timeout kills its process group).
 """
 
 from __future__ import annotations

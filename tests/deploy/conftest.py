@@ -4,7 +4,7 @@ Every executor test runs the same small study (:data:`SMALL`: four participants,
 iterations, a 2,000-study slice of the shipped Neurosynth database as the MACM reference)
 and compares its outputs with one shared bare local run of every rule: the containers run
 every rule too; SLURM and S3 run the smallest targets that take them through their whole
-path (:func:`chain_targets`).
+path (:data:`CHAIN_TARGETS`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,15 @@ COORDS = "data-neurosynth_version-7_coordinates.tsv.gz"
 META = "data-neurosynth_version-7_metadata.tsv.gz"
 
 
-def ensure_debian_packages(*packages: str, group: str = "system") -> None:
+def fail_system(need: str) -> None:
+    """Fail the test at once with one line: what it needs, and the marker that deselects it."""
+    pytest.fail(f"needs {need}: deselect with -m 'not system'", pytrace=False)
+
+
+def ensure_debian_packages(*packages: str) -> None:
     """apt-get install the Debian packages that are missing: this changes the machine (the
     ``system`` tests' fixtures say so; README "Tests"). Where they are missing and cannot
-    be installed (not root, or no apt-get), the test fails at once with one line that
-    names them and the marker that deselects the test."""
+    be installed (not root, or no apt-get), the test fails at once (:func:`fail_system`)."""
     missing = [
         pkg for pkg in packages
         if shutil.which("dpkg") is None
@@ -46,9 +50,8 @@ def ensure_debian_packages(*packages: str, group: str = "system") -> None:
     cannot = [why for why, bad in (("not root", os.geteuid() != 0),
                                    ("no apt-get", shutil.which("apt-get") is None)) if bad]
     if cannot:
-        pytest.fail(f"needs the Debian packages {', '.join(missing)}, which cannot be "
-                    f"installed here ({', '.join(cannot)}): deselect with -m 'not {group}'",
-                    pytrace=False)
+        fail_system(f"the Debian packages {', '.join(missing)}, which cannot be installed "
+                    f"here ({', '.join(cannot)})")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
@@ -100,25 +103,28 @@ def small_config(tmp_path_factory):
     return ["--configfile", REDUCED, path]
 
 
+#: The smallest targets that take an executor through its whole path, relative to the
+#: output folder: each participant's chain to its first-level maps (the QC checkpoint
+#: waits for every participant; grouped jobs on a cluster), one ALE with its null shards
+#: and merge, and the MACM with its shards and the reference conversion. Not the group
+#: stage, the subtraction or the report (the container run, every rule, covers them).
+CHAIN_TARGETS = (
+    *(f"firstlevel/sub-{sub}/sub-{sub}_task-imitation_space-MNI152NLin2009aSym_res-4"
+      "_contrast-mismatchGtImitate_stat-z_statmap.nii.gz" for sub in ("01", "02", "03", "04")),
+    "meta/ale/meta-mimicry_z_desc-thresholded.nii.gz",
+    "macm/meta-macm_z_desc-thresholded.nii.gz",
+)
+
+
 def chain_targets(out) -> list[str]:
-    """The smallest targets that take an executor through its whole path: each
-    participant's chain to its first-level maps (the QC checkpoint waits for every
-    participant; grouped jobs on a cluster), one ALE with its null shards and merge, and
-    the MACM with its shards and the reference conversion. Not the group stage, the
-    subtraction or the report (the container run, every rule, covers them)."""
-    maps = [
-        f"{out}/firstlevel/sub-{sub}/sub-{sub}_task-imitation_space-MNI152NLin2009aSym_res-4"
-        "_contrast-mismatchGtImitate_stat-z_statmap.nii.gz"
-        for sub in ("01", "02", "03", "04")
-    ]
-    return [*maps, f"{out}/meta/ale/meta-mimicry_z_desc-thresholded.nii.gz",
-            f"{out}/macm/meta-macm_z_desc-thresholded.nii.gz"]
+    """:data:`CHAIN_TARGETS` under the output folder ``out``."""
+    return [f"{out}/{target}" for target in CHAIN_TARGETS]
 
 
 @pytest.fixture(scope="session")
 def bare_run(tmp_path_factory, small_config):
     """The small study run locally without containers, every rule: the reference for
-    every executor (of its whole output, or of the outputs of :func:`chain_targets`)."""
+    every executor (of its whole output, or of the outputs of :data:`CHAIN_TARGETS`)."""
     out = tmp_path_factory.mktemp("bare") / "results"
     snakemake("--cores", "2", *small_config, "--config", f"output_dir={out}")
     return out
@@ -130,8 +136,10 @@ def images():
     runc and debootstrap with apt-get on a fresh machine; later builds are layer-cache
     hits). Returns the build log."""
     ensure_debian_packages("podman", "runc", "debootstrap")
+    if os.geteuid() != 0:
+        fail_system("root (debootstrap and the images in root's podman storage)")
     result = subprocess.run(
-        [sys.executable, REPO / "containers" / "build.py", "--install-host-packages"],
+        [sys.executable, REPO / "containers" / "build.py"],
         capture_output=True, text=True, timeout=3000,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -153,11 +161,13 @@ def result_files(root: Path) -> dict[str, Path]:
 
 
 def assert_same_results(expected: Path, actual: Path, rtol: float = 1e-5, atol: float = 1e-6,
-                        *, subset: bool = False):
-    """The same files (with ``subset``: some of them) with equal images (data and affine)
-    and equal tables, to float tolerance; returns the number of images compared."""
+                        *, targets: tuple[str, ...] = ()):
+    """The same files with equal images (data and affine) and equal tables, to float
+    tolerance; returns the number of images compared. With ``targets`` (relative paths),
+    ``actual`` holds those and some of ``expected``'s other files."""
     got, want = result_files(actual), result_files(expected)
-    if subset:
+    if targets:
+        assert set(targets) <= set(got), sorted(set(targets) - set(got))
         assert set(got) <= set(want), sorted(set(got) - set(want))
     else:
         assert sorted(want) == sorted(got)
@@ -243,8 +253,7 @@ def slurm_cluster(tmp_path_factory):
     slurmctld and slurmd (stopped at teardown)."""
     ensure_debian_packages("slurm-wlm", "munge")
     if os.geteuid() != 0:
-        pytest.fail("needs root (writes /etc/slurm/slurm.conf, starts slurmctld and slurmd):"
-                    " deselect with -m 'not system'", pytrace=False)
+        fail_system("root (writes /etc/slurm/slurm.conf, starts slurmctld and slurmd)")
     root = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool", "munge"):
         (root / sub).mkdir()
