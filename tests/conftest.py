@@ -16,6 +16,13 @@ Every test belongs to exactly one group, a pytest marker:
 
 ``python -m pytest`` runs every group; ``-m "not system"`` deselects the ones that need
 root. Tests under tests/workflow/ and tests/deploy/ must name their group.
+
+The suite runs in one pytest-xdist worker per CPU (``-n auto --dist loadgroup`` in
+pyproject.toml; ``-n 0`` runs it in this process). A worker takes a whole module at a
+time, so a module's fixtures are made once; the tests that read the reduced end-to-end
+run form one unit. The longest units go out first (:data:`LONGEST_FIRST`), and what
+units share across workers (the executors' bare run, the MACM reference slice, apt-get)
+is made once per session under a file lock (:func:`once_per_session`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 # ANTs registration is repeatable only with one ITK thread, which ITK reads once, before its
 # first use in a process: set it for the test process as rule preproc_bold does for its job.
@@ -37,11 +45,32 @@ GROUPS = ("unit", "workflow", "e2e", "system")
 EXPLICIT = ("workflow", "deploy")
 
 
+#: xdist units that take longest, in the order they go out (measured: README "Tests"):
+#: the tests of the reduced end-to-end run, then the modules of whole workflow runs.
+LONGEST_FIRST = (
+    "e2e-run",
+    "tests/deploy/test_slurm.py",
+    "tests/workflow/test_fmriprep_mode.py",
+    "tests/deploy/test_containers.py",
+    "tests/deploy/test_cloud.py",
+    "tests/preproc/test_realdata.py",
+)
+
+
+def xdist_unit(item) -> str:
+    """The xdist unit of a test: ``e2e-run`` for the tests that read the reduced run (the
+    session fixture ``run``), otherwise its module."""
+    return "e2e-run" if "run" in item.fixturenames else item.nodeid.split("::")[0]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
-    """Give each test its group (``unit`` by default) and refuse a test with two groups,
-    or a test of the workflow or deploy folders without one."""
+    """Give each test its group (``unit`` by default) and its xdist unit, and refuse a
+    test with two groups, or a test of the workflow or deploy folders without one; sort
+    the longest units first."""
     problems = []
     for item in items:
+        item.add_marker(pytest.mark.xdist_group(xdist_unit(item)))
         groups = {mark.name for mark in item.iter_markers() if mark.name in GROUPS}
         folder = Path(item.fspath).relative_to(REPO / "tests").parts[0]
         if len(groups) > 1:
@@ -52,6 +81,32 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.unit)
     if problems:
         raise pytest.UsageError("test groups (tests/conftest.py):\n" + "\n".join(problems))
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(xdist_unit(item), len(rank)))  # stable
+
+
+def session_root(tmp_path_factory) -> Path:
+    """This test session's temporary folder, the same for every xdist worker."""
+    root = tmp_path_factory.getbasetemp()
+    return root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root
+
+
+def once_per_session(tmp_path_factory, name: str, make) -> None:
+    """Call ``make()`` once in this test session, in whichever xdist worker asks first;
+    the others wait for it (a file lock) and then find it done. If it failed, they fail
+    at once with its error instead of repeating it."""
+    root = session_root(tmp_path_factory)
+    done, failed = root / f"{name}.done", root / f"{name}.failed"
+    with FileLock(root / f"{name}.lock"):
+        if failed.exists():
+            pytest.fail(f"{name} failed in another xdist worker:\n{failed.read_text()}")
+        if not done.exists():
+            try:
+                make()
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}"[-6000:])
+                raise
+            done.touch()
 
 
 @pytest.fixture(scope="session")

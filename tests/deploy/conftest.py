@@ -23,6 +23,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from filelock import FileLock
+
+from ..conftest import once_per_session, session_root
 from ..workflow.conftest import REDUCED, REPO, snakemake
 
 STAGES = ("simulate", "preproc", "firstlevel", "group", "meta")
@@ -36,15 +39,21 @@ def fail_system(need: str) -> None:
     pytest.fail(f"needs {need}: deselect with -m 'not system'", pytrace=False)
 
 
-def ensure_debian_packages(*packages: str) -> None:
-    """apt-get install the Debian packages that are missing: this changes the machine (the
-    ``system`` tests' fixtures say so; README "Tests"). Where they are missing and cannot
-    be installed (not root, or no apt-get), the test fails at once (:func:`fail_system`)."""
-    missing = [
+def _missing_packages(packages) -> list[str]:
+    return [
         pkg for pkg in packages
         if shutil.which("dpkg") is None
         or subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode != 0
     ]
+
+
+def ensure_debian_packages(*packages: str) -> None:
+    """apt-get install the Debian packages that are missing: this changes the machine (the
+    ``system`` tests' fixtures say so; README "Tests"). Where they are missing and cannot
+    be installed (not root, or no apt-get), the test fails at once (:func:`fail_system`).
+    One apt-get at a time on the machine (xdist workers wait for each other: a lock file
+    in /run/lock)."""
+    missing = _missing_packages(packages)
     if not missing:
         return
     cannot = [why for why, bad in (("not root", os.geteuid() != 0),
@@ -52,10 +61,13 @@ def ensure_debian_packages(*packages: str) -> None:
     if cannot:
         fail_system(f"the Debian packages {', '.join(missing)}, which cannot be installed "
                     f"here ({', '.join(cannot)})")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env,
-                   capture_output=True)
+    with FileLock("/run/lock/mirrorflow-tests-apt-get.lock"):
+        missing = _missing_packages(missing)  # another worker may have installed them
+        if missing:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True,
+                           env=env, capture_output=True)
 
 
 def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
@@ -96,8 +108,11 @@ macm:
 
 @pytest.fixture(scope="session")
 def small_config(tmp_path_factory):
-    """Command-line options of the small study (:data:`SMALL` over the reduced config)."""
-    reference = write_reference_slice(REPO / ".pytest-reference" / "neurosynth")
+    """Command-line options of the small study (:data:`SMALL` over the reduced config).
+    The reference slice is written once per session (every xdist worker reads it)."""
+    reference = REPO / ".pytest-reference" / "neurosynth"
+    once_per_session(tmp_path_factory, "reference-slice",
+                     lambda: write_reference_slice(reference))
     path = tmp_path_factory.mktemp("config") / "small.yaml"
     path.write_text(SMALL.format(reference=reference.relative_to(REPO)))
     return ["--configfile", REDUCED, path]
@@ -124,9 +139,11 @@ def chain_targets(out) -> list[str]:
 @pytest.fixture(scope="session")
 def bare_run(tmp_path_factory, small_config):
     """The small study run locally without containers, every rule: the reference for
-    every executor (of its whole output, or of the outputs of :data:`CHAIN_TARGETS`)."""
-    out = tmp_path_factory.mktemp("bare") / "results"
-    snakemake("--cores", "2", *small_config, "--config", f"output_dir={out}")
+    every executor (of its whole output, or of the outputs of :data:`CHAIN_TARGETS`).
+    Made once per session, by the first xdist worker that needs it."""
+    out = session_root(tmp_path_factory) / "bare" / "results"
+    once_per_session(tmp_path_factory, "bare-run", lambda: snakemake(
+        "--cores", "2", *small_config, "--config", f"output_dir={out}"))
     return out
 
 

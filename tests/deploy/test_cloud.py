@@ -14,9 +14,10 @@ BUCKET = "mirrorflow-e2e"
 
 
 @pytest.mark.e2e
-def test_workflow_on_s3_equals_bare_run(s3_server, bare_run, small_config, tmp_path):
+def test_workflow_on_s3_equals_bare_run(s3_server, small_config, tmp_path, request):
     """The chain targets (conftest.CHAIN_TARGETS) with S3 as default storage: inputs read
-    from the bucket, every output written there (nothing locally), equal to the bare run."""
+    from the bucket, every output written there (nothing locally), equal to the bare run
+    (asked for after this run, so that another xdist worker can make it meanwhile)."""
     s3 = s3_client(s3_server)
     s3.create_bucket(Bucket=BUCKET)
     # Inputs go to the bucket first: the MACM reference (the study itself is simulated in
@@ -39,6 +40,7 @@ def test_workflow_on_s3_equals_bare_run(s3_server, bare_run, small_config, tmp_p
         target = local / key[len("run/results-s3/"):]
         target.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(BUCKET, key, str(target))
+    bare_run = request.getfixturevalue("bare_run")
     assert assert_same_results(bare_run, local, targets=CHAIN_TARGETS) > 30
 
 

@@ -77,7 +77,9 @@ def test_rebuilding_unchanged_stages_is_a_cache_hit(images):
     )
 
 
-def test_workflow_in_containers_equals_bare_run(images, bare_run, small_config, tmp_path):
+def test_workflow_in_containers_equals_bare_run(images, small_config, tmp_path, request):
+    """Every rule in its stage's image; the bare run is asked for after this run, so that
+    another xdist worker can make it meanwhile."""
     out = tmp_path / "results"
     result = snakemake(
         "--cores", "2", *small_config, "--config", f"output_dir={out}",
@@ -89,4 +91,5 @@ def test_workflow_in_containers_equals_bare_run(images, bare_run, small_config, 
     assert log.count("Pulling singularity image") == len(STAGES), log[-3000:]
     jobs = log.count("Finished jobid")
     assert log.count("Activating singularity image") == jobs - 1  # rule all runs nothing
+    bare_run = request.getfixturevalue("bare_run")
     assert assert_same_results(bare_run, out) > 50

@@ -46,7 +46,7 @@ def test_slurm_run_equals_bare_run(slurm_run, bare_run):
     assert assert_same_results(bare_run, slurm_run["out"], targets=CHAIN_TARGETS) > 30
 
 
-def test_participants_jobs_are_grouped(slurm_run, bare_run):
+def test_participants_jobs_are_grouped(slurm_run):
     """Four participants' preprocessing jobs (T1w, run, QC: twelve jobs) go out as one
     SLURM job, and their four first-level GLMs (after the QC checkpoint) as another: the
     profile bundles up to five participants' groups and ten GLMs."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from .. import snakemake_fork
+from ..conftest import once_per_session, session_root
 
 REPO = Path(__file__).resolve().parents[2]
 REDUCED = REPO / "tests" / "workflow" / "config-reduced" / "config.yaml"
@@ -30,7 +31,8 @@ def snakemake(*args, check=True, timeout=1800, env=None):
 
 
 #: Folders of Snakemake's and Python's own state, not the project's files.
-_STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__"}
+_STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__",
+          ".pytest-reference"}
 
 
 def file_states(root: Path, *, content=False) -> dict[str, tuple]:
@@ -57,12 +59,17 @@ def run(tmp_path_factory):
 
     The run reads the repository (config, resources) and the Neurosynth release in
     ../shared and writes only under its output folder: both trees are the same, file for
-    file and byte for byte, afterwards."""
-    out = tmp_path_factory.mktemp("e2e") / "results"
-    neurosynth = REPO.parent / "shared" / "neurosynth"
-    before = file_states(REPO), file_states(neurosynth, content=True)
-    snakemake("--cores", "2", "--configfile", REDUCED, "--config", f"output_dir={out}")
-    after = file_states(REPO), file_states(neurosynth, content=True)
-    assert after[0] == before[0], set(after[0].items()) ^ set(before[0].items())
-    assert after[1] == before[1]
+    file and byte for byte, afterwards. Made once per session, by the first xdist worker
+    that needs it (its tests are one xdist unit: tests/conftest.py)."""
+    out = session_root(tmp_path_factory) / "e2e" / "results"
+
+    def reduced_run():
+        neurosynth = REPO.parent / "shared" / "neurosynth"
+        before = file_states(REPO), file_states(neurosynth, content=True)
+        snakemake("--cores", "2", "--configfile", REDUCED, "--config", f"output_dir={out}")
+        after = file_states(REPO), file_states(neurosynth, content=True)
+        assert after[0] == before[0], set(after[0].items()) ^ set(before[0].items())
+        assert after[1] == before[1]
+
+    once_per_session(tmp_path_factory, "e2e-run", reduced_run)
     return out

@@ -100,6 +100,14 @@ def test_new_subject_runs_only_its_jobs_and_the_group_stage(study):
         "group_behaviour"}
 
 
+def _locked(locks: Path, out: Path) -> bool:
+    """Whether a Snakemake output lock in ``locks`` covers files under ``out``."""
+    try:
+        return any(str(out) in path.read_text() for path in locks.glob("*.output.lock"))
+    except FileNotFoundError:  # a lock removed while reading
+        return False
+
+
 #: The crash test's participants: four of the eight, to their first-level maps.
 CRASH_SUBJECTS = ["01", "02", "03", "04"]
 
@@ -141,8 +149,10 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     locks = REPO / ".snakemake" / "locks"
     try:
-        # Once the resumed run holds its lock (after building its DAG), start another.
-        while not (locks.exists() and any(locks.iterdir())) and resumed.poll() is None:
+        # Once the resumed run holds its lock on this output folder (after building its
+        # DAG), start another. (Other runs of the suite lock other folders in the same
+        # .snakemake/locks: an output lock file lists the paths it locks.)
+        while not _locked(locks, out) and resumed.poll() is None:
             time.sleep(0.1)
         second = snakemake(*targets, "--cores", "1", "--configfile", REDUCED, FMRIPREP,
                            selection, "--config", f"output_dir={out}", check=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +27,9 @@ N_SUBJECTS = 12  # config-reduced
 META = {"meta_simulate", "meta_inputs", "meta_ale_null", "meta_ale", "meta_contributions",
         "meta_conjunction", "meta_contrast_null", "meta_contrast", "meta_clusters",
         "macm_reference", "macm_seed", "macm_null", "macm_ale"}
+#: What the Snakefile reads relative to itself: its rules, scripts, environments, schema
+#: and report captions.
+WORKFLOW_FILES = ("Snakefile", "rules", "workflow", "envs", "config", "report")
 #: The report's own jobs (methods, runtimes) follow every change of a result.
 REPORT = {"report_methods", "report_runtimes"}
 
@@ -176,7 +180,16 @@ def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run
                              "macm_ale", *REPORT}),
 ])
 def test_edited_script_reruns_its_rule_and_downstream(run, tmp_path, script, rules):
-    path = REPO / "workflow" / "scripts" / script
-    with edited(path, lambda p: p.write_bytes(p.read_bytes() + b"\n# edited\n")):
-        jobs = planned(run, tmp_path)
+    """The script edited in a copy of the workflow's files (the repository's stay as they
+    are for the other xdist worker's runs), run from the repository as usual."""
+    copy = tmp_path / "workflow-copy"
+    for name in WORKFLOW_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, copy / name)
+    path = copy / "workflow" / "scripts" / script
+    path.write_bytes(path.read_bytes() + b"\n# edited\n")
+    jobs = planned(run, tmp_path, "", "--snakefile", copy / "Snakefile")
     assert set(jobs) == rules
