@@ -17,10 +17,10 @@ Every test belongs to exactly one group, a pytest marker:
 ``python -m pytest`` runs every group; ``-m "not system"`` deselects the ones that need
 root. Tests under tests/workflow/ and tests/deploy/ must name their group.
 
-The suite runs in one pytest-xdist worker per CPU (``-n auto --dist loadgroup`` in
+The suite runs in one pytest-xdist worker per CPU (``-n auto --dist loadscope`` in
 pyproject.toml; ``-n 0`` runs it in this process). A worker takes a whole module at a
-time, so a module's fixtures are made once; the tests that read the reduced end-to-end
-run form one unit. The longest units go out first (:data:`LONGEST_FIRST`), and what
+time, so a module's fixtures are made once; the modules that read the reduced end-to-end
+run form one unit (:func:`pytest_xdist_make_scheduler`). The longest units go out first (:data:`LONGEST_FIRST`), and what
 units share across workers (the executors' bare run, the MACM reference slice, apt-get)
 is made once per session under a file lock (:func:`once_per_session`).
 """
@@ -45,8 +45,15 @@ GROUPS = ("unit", "workflow", "e2e", "system")
 EXPLICIT = ("workflow", "deploy")
 
 
-#: xdist units that take longest, in the order they go out (measured: README "Tests"):
-#: the tests of the reduced end-to-end run, then the modules of whole workflow runs.
+#: Modules whose tests read the reduced end-to-end run (the session fixture ``run``): one
+#: xdist unit, so that one worker makes the run and serves them all.
+E2E_RUN = (
+    "tests/workflow/test_end_to_end.py",
+    "tests/workflow/test_reruns.py",
+    "tests/workflow/test_report.py",
+    "tests/workflow/test_report_browser.py",
+)
+#: xdist units that take longest, in the order they go out (measured: README "Tests").
 LONGEST_FIRST = (
     "e2e-run",
     "tests/deploy/test_slurm.py",
@@ -57,20 +64,38 @@ LONGEST_FIRST = (
 )
 
 
-def xdist_unit(item) -> str:
-    """The xdist unit of a test: ``e2e-run`` for the tests that read the reduced run (the
-    session fixture ``run``), otherwise its module."""
-    return "e2e-run" if "run" in item.fixturenames else item.nodeid.split("::")[0]
+def xdist_unit(nodeid: str) -> str:
+    """The xdist unit of a test: ``e2e-run`` for the modules of :data:`E2E_RUN`,
+    otherwise its module (so a module's fixtures are made once)."""
+    module = nodeid.split("::")[0]
+    return "e2e-run" if module in E2E_RUN else module
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """With ``--dist loadscope`` (pyproject.toml), scopes are :func:`xdist_unit`: whole
+    modules, and the reduced run's modules together; in the order of the collection
+    (longest first: :func:`pytest_collection_modifyitems`)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_unit(nodeid)
+
+    return UnitScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Give each test its group (``unit`` by default) and its xdist unit, and refuse a
-    test with two groups, or a test of the workflow or deploy folders without one; sort
-    the longest units first."""
+    """Give each test its group (``unit`` by default), and refuse a test with two groups,
+    a test of the workflow or deploy folders without one, or a test that reads the
+    reduced run outside :data:`E2E_RUN`; sort the longest xdist units first."""
     problems = []
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(xdist_unit(item)))
+        if "run" in item.fixturenames and xdist_unit(item.nodeid) != "e2e-run":
+            problems.append(f"{item.nodeid}: reads the reduced run; add its module to "
+                            "E2E_RUN")
         groups = {mark.name for mark in item.iter_markers() if mark.name in GROUPS}
         folder = Path(item.fspath).relative_to(REPO / "tests").parts[0]
         if len(groups) > 1:
@@ -82,7 +107,7 @@ def pytest_collection_modifyitems(config, items):
     if problems:
         raise pytest.UsageError("test groups (tests/conftest.py):\n" + "\n".join(problems))
     rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(xdist_unit(item), len(rank)))  # stable
+    items.sort(key=lambda item: rank.get(xdist_unit(item.nodeid), len(rank)))  # stable
 
 
 def session_root(tmp_path_factory) -> Path:

@@ -14,13 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 REDUCED = REPO / "tests" / "workflow" / "config-reduced" / "config.yaml"
 
 
-def snakemake(*args, check=True, timeout=1800, env=None):
-    """Run Snakemake's command line (``python -m snakemake *args``) in the repository, each
-    call a fresh process forked from a server that has imported Snakemake and its plugins
-    once (tests/snakemake_fork.py); return the completed process.
+def snakemake(*args, check=True, timeout=1800, env=None, cwd=REPO):
+    """Run Snakemake's command line (``python -m snakemake *args``) in the repository (or
+    ``cwd``), each call a fresh process forked from a server that has imported Snakemake
+    and its plugins once (tests/snakemake_fork.py); return the completed process.
 
     ``env``: variables added to (or replacing) this process's environment."""
-    result = snakemake_fork.run([str(a) for a in args], cwd=REPO, timeout=timeout,
+    result = snakemake_fork.run([str(a) for a in args], cwd=cwd, timeout=timeout,
                                 env={**os.environ, **(env or {})})
     if check and result.returncode != 0:
         raise AssertionError(
@@ -33,6 +33,18 @@ def snakemake(*args, check=True, timeout=1800, env=None):
 #: Folders of Snakemake's and Python's own state, not the project's files.
 _STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__",
           ".pytest-reference"}
+
+
+def own_workdir(folder: Path) -> Path:
+    """``folder``, made a working folder for Snakemake with the repository's files (links
+    to them) and its own .snakemake state: its locks are only its own. (Snakemake removes
+    the whole .snakemake/locks folder when a run ends, so the runs of the other xdist
+    worker in the repository would remove the locks of a run there.)"""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in REPO.iterdir():
+        if entry.name not in _STATE:
+            (folder / entry.name).symlink_to(entry)
+    return folder
 
 
 def file_states(root: Path, *, content=False) -> dict[str, tuple]:

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 from nilearn.image import resample_to_img
 
-from .conftest import REDUCED, REPO, file_states, snakemake
+from .conftest import REDUCED, REPO, file_states, own_workdir, snakemake
 
 pytestmark = pytest.mark.e2e
 
@@ -100,14 +100,6 @@ def test_new_subject_runs_only_its_jobs_and_the_group_stage(study):
         "group_behaviour"}
 
 
-def _locked(locks: Path, out: Path) -> bool:
-    """Whether a Snakemake output lock in ``locks`` covers files under ``out``."""
-    try:
-        return any(str(out) in path.read_text() for path in locks.glob("*.output.lock"))
-    except FileNotFoundError:  # a lock removed while reading
-        return False
-
-
 #: The crash test's participants: four of the eight, to their first-level maps.
 CRASH_SUBJECTS = ["01", "02", "03", "04"]
 
@@ -121,7 +113,9 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
 
     Four participants to their first-level maps (another selection and other targets
     than the study's runs): imports, QC, the QC checkpoint and four GLMs, killed once at
-    least one GLM has finished and while others run."""
+    least one GLM has finished and while others run. In a working folder of its own
+    (:func:`conftest.own_workdir`), so that the lock is this test's alone."""
+    workdir = own_workdir(tmp_path / "workdir")
     out = tmp_path / "results"
     selection = tmp_path / "four.yaml"
     selection.write_text(f"study: {{subjects: {CRASH_SUBJECTS}}}\n")
@@ -131,7 +125,7 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     command = [sys.executable, "-m", "snakemake", *targets, "--cores", "2",
                "--configfile", REDUCED, FMRIPREP, selection, "--config", f"output_dir={out}"]
     log = open(tmp_path / "killed.log", "w")
-    killed = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    killed = subprocess.Popen(command, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
                               start_new_session=True)
     glm_logs = out / "logs" / "firstlevel_glm"
     deadline = time.monotonic() + 900
@@ -144,18 +138,17 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     killed.wait()
 
     snakemake("--unlock", "--configfile", REDUCED, FMRIPREP, selection,
-              "--config", f"output_dir={out}")
-    resumed = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
+              "--config", f"output_dir={out}", cwd=workdir)
+    resumed = subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    locks = REPO / ".snakemake" / "locks"
+    locks = workdir / ".snakemake" / "locks"
     try:
-        # Once the resumed run holds its lock on this output folder (after building its
-        # DAG), start another. (Other runs of the suite lock other folders in the same
-        # .snakemake/locks: an output lock file lists the paths it locks.)
-        while not _locked(locks, out) and resumed.poll() is None:
+        # Once the resumed run holds its lock (after building its DAG), start another.
+        while not (locks.exists() and any(locks.iterdir())) and resumed.poll() is None:
             time.sleep(0.1)
         second = snakemake(*targets, "--cores", "1", "--configfile", REDUCED, FMRIPREP,
-                           selection, "--config", f"output_dir={out}", check=False)
+                           selection, "--config", f"output_dir={out}", check=False,
+                           cwd=workdir)
         assert second.returncode != 0
         assert "Directory cannot be locked" in second.stdout + second.stderr
     finally:
