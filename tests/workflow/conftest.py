@@ -30,8 +30,11 @@ def snakemake(*args, check=True, timeout=1800, env=None, cwd=REPO):
     return result
 
 
-#: Folders of Snakemake's and Python's own state, not the project's files.
-_STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__",
+#: Folders of Snakemake's, Python's and the tests' own state, not the project's files:
+#: among them the home folder's caches of jobs run in containers (Snakemake runs apptainer
+#: with ``--home`` at the working folder; the other xdist worker's container run writes
+#: matplotlib's and numba's caches there) and the executor tests' MACM reference slice.
+_STATE = {".git", ".snakemake", ".venv", ".pytest_cache", "__pycache__", ".cache", ".config",
           ".pytest-reference"}
 
 
