@@ -183,6 +183,7 @@ def test_edited_script_reruns_its_rule_and_downstream(run, tmp_path, script, rul
     """The script edited in a copy of the workflow's files (the repository's stay as they
     are for the other xdist worker's runs), run from the repository as usual."""
     copy = tmp_path / "workflow-copy"
+    copy.mkdir()
     for name in WORKFLOW_FILES:
         source = REPO / name
         if source.is_dir():
