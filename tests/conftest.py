@@ -20,9 +20,10 @@ root. Tests under tests/workflow/ and tests/deploy/ must name their group.
 The suite runs in one pytest-xdist worker per CPU (``-n auto --dist loadscope`` in
 pyproject.toml; ``-n 0`` runs it in this process). A worker takes a whole module at a
 time, so a module's fixtures are made once; the modules that read the reduced end-to-end
-run form one unit (:func:`pytest_xdist_make_scheduler`). The longest units go out first (:data:`LONGEST_FIRST`), and what
-units share across workers (the executors' bare run, the MACM reference slice, apt-get)
-is made once per session under a file lock (:func:`once_per_session`).
+run form one unit (:func:`pytest_xdist_make_scheduler`). The longest units go out first
+(:data:`LONGEST_FIRST`), and what units share across workers (the executors' bare run,
+the MACM reference slice) is made once per session under a file lock
+(:func:`once_per_session`); apt-get runs one at a time (tests/deploy/conftest.py).
 """
 
 from __future__ import annotations
