@@ -54,7 +54,8 @@ E2E_RUN = (
     "tests/workflow/test_report.py",
     "tests/workflow/test_report_browser.py",
 )
-#: xdist units that take longest, in the order they go out (measured: README "Tests").
+#: xdist units that take longest, in the order they go out (pytest's --durations on this
+#: 2-core machine, in the clean-clone runs of issue 19's notes).
 LONGEST_FIRST = (
     "e2e-run",
     "tests/deploy/test_slurm.py",

@@ -22,7 +22,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-
 from filelock import FileLock
 
 from ..conftest import once_per_session, session_root
@@ -40,6 +39,7 @@ def fail_system(need: str) -> None:
 
 
 def _missing_packages(packages) -> list[str]:
+    """Those of ``packages`` that dpkg does not list as installed."""
     return [
         pkg for pkg in packages
         if shutil.which("dpkg") is None
