@@ -563,6 +563,12 @@ def get_preproc_workdir(wildcards, output):
     return str(_output_root(output.bold) / "work" / "preproc" / name)
 
 
+def get_templates_workdir(wildcards, output):
+    """The BOLD runs' shared template folder (``<output_dir>/work/preproc/templates``, see
+    :func:`mirrorflow.io.templates.template_files`), for the QC figures of one run."""
+    return str(_output_root(output.metrics) / "work" / "preproc" / "templates")
+
+
 def get_qc_run_keys(wildcards=None):
     """(sub, ses, run) of every run, in the order of the QC checkpoint's inputs."""
     sessions = RUN_PAIRS.get("ses", [None] * len(RUN_PAIRS["sub"]))

@@ -41,6 +41,7 @@ rule preproc_qc:
     params:
         resolution=config["preproc"]["resolution"],
         fd_spike=config["qc"]["fd_spike"],
+        templates_dir=get_templates_workdir,
     script:
         "../workflow/scripts/preproc_qc.py"
 

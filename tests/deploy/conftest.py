@@ -1,7 +1,8 @@
 """Fixtures for running the workflow on other executors and inside containers.
 
-Every executor test runs the same small study (:data:`SMALL`: four participants, few
-iterations, a 2,000-study slice of the shipped Neurosynth database as the MACM reference)
+Every executor test runs the same small study (:data:`SMALL`: four participants of 34
+volumes, few iterations, a 1,000-study slice of the shipped Neurosynth database as the
+MACM reference)
 and compares its outputs with one shared bare local run of every rule: the containers run
 every rule too; SLURM and S3 run the smallest targets that take them through their whole
 path (:data:`CHAIN_TARGETS`).
@@ -70,7 +71,7 @@ def ensure_debian_packages(*packages: str) -> None:
                            env=env, capture_output=True)
 
 
-def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
+def write_reference_slice(folder: Path, n_studies: int) -> Path:
     """The first ``n_studies`` Neurosynth studies (by id), in the shipped file format."""
     folder.mkdir(parents=True, exist_ok=True)
     coords = pd.read_csv(NEUROSYNTH / COORDS, sep="\t", dtype={"id": str})
@@ -82,18 +83,24 @@ def write_reference_slice(folder: Path, n_studies: int = 2000) -> Path:
     return folder
 
 
-#: The small study of the executor tests, over the reduced config: four participants
-#: (the simulator's least), few Monte Carlo iterations (the ALE and MACM nulls still in
-#: two shard jobs), and a MACM of two spheres (its own chain, not waiting for the
-#: conjunction) on a 2,000-study slice of Neurosynth. The reference folder is relative to
-#: the repository (``.pytest-reference/``: the same path on every executor and a key
-#: prefix in the S3 bucket).
+#: The small study of the executor tests, over the reduced config: what the executors
+#: compare, made as cheap as it can be while every rule still runs: four participants (the
+#: simulator's least) with one imitate and one mismatch block each (34 volumes), an affine
+#: T1w-to-template registration, eight experiments per category, few Monte Carlo
+#: iterations (the ALE and MACM nulls still in two shard jobs of 100 iterations), and a
+#: MACM of two spheres (its own chain, not waiting for the conjunction) on a 1,000-study
+#: slice of Neurosynth. The science of each step is tested elsewhere, at the reduced
+#: config's settings. The reference folder is relative to the repository
+#: (``.pytest-reference/``: the same path on every executor and a key prefix in the S3
+#: bucket).
 SMALL = """\
-simulation: {{n_subjects: 4}}
-group: {{inference: {{n_perm: 200, shards: 1}}}}
+simulation: {{n_subjects: 4, n_blocks: 2}}
+preproc: {{t1w_to_template: Affine}}
+group: {{inference: {{n_perm: 100, shards: 1}}}}
 meta:
+  simulate: {{n_experiments: 8}}
   ale: {{n_iters: 200, shards: 2}}
-  contrast: {{n_iters: 100, shards: 1}}
+  contrast: {{n_iters: 50, shards: 1}}
 macm:
   reference_dir: {reference}
   seeds:
@@ -104,6 +111,8 @@ macm:
   n_iters: 200
   shards: 2
 """
+#: Studies in the executors' MACM reference slice.
+REFERENCE_STUDIES = 1000
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +121,7 @@ def small_config(tmp_path_factory):
     The reference slice is written once per session (every xdist worker reads it)."""
     reference = REPO / ".pytest-reference" / "neurosynth"
     once_per_session(tmp_path_factory, "reference-slice",
-                     lambda: write_reference_slice(reference))
+                     lambda: write_reference_slice(reference, REFERENCE_STUDIES))
     path = tmp_path_factory.mktemp("config") / "small.yaml"
     path.write_text(SMALL.format(reference=reference.relative_to(REPO)))
     return ["--configfile", REDUCED, path]

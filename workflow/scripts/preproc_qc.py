@@ -6,7 +6,6 @@ import sys
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
-import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from mirrorflow.io.bids import write_json  # noqa: E402
@@ -22,10 +21,10 @@ metrics = run_metrics(
 )
 plot_motion(inp.confounds, out.motion, fd_threshold=params.fd_spike, title=title)
 plot_carpet(inp.bold, inp.mask, inp.confounds, out.carpet, title=title)
-with tempfile.TemporaryDirectory() as tmp:
-    template = template_files(tmp, params.resolution)
-    plot_registration(inp.boldref, template["template"], template["template_mask"],
-                      out.registration, title=title)
+# The templates on the output grid, written once and shared with the preprocessing jobs.
+template = template_files(params.templates_dir, params.resolution)
+plot_registration(inp.boldref, template["template"], template["template_mask"],
+                  out.registration, title=title)
 write_json(out.metrics, {**metrics, "Sources": [inp.bold, inp.mask, inp.confounds]})
 
 from mirrorflow.io.provenance import stamp  # noqa: E402
