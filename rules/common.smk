@@ -556,17 +556,21 @@ def get_anat_workdir(wildcards, output):
     return str(_output_root(output.brain) / "work" / "anat" / f"sub-{wildcards.sub}")
 
 
+def _preproc_work(path):
+    """``<output_dir>/work/preproc`` of a declared output of a run."""
+    return _output_root(path) / "work" / "preproc"
+
+
 def get_preproc_workdir(wildcards, output):
     """nipype's working directory of one run: ``<output_dir>/work/preproc/<run>``, beside
     the declared outputs (so it also works when a storage plugin relocates them)."""
-    name = RUN_ID.format(**wildcards)
-    return str(_output_root(output.bold) / "work" / "preproc" / name)
+    return str(_preproc_work(output.bold) / RUN_ID.format(**wildcards))
 
 
 def get_templates_workdir(wildcards, output):
-    """The BOLD runs' shared template folder (``<output_dir>/work/preproc/templates``, see
-    :func:`mirrorflow.io.templates.template_files`), for the QC figures of one run."""
-    return str(_output_root(output.metrics) / "work" / "preproc" / "templates")
+    """The templates folder that the BOLD runs share (``templates`` beside their working
+    directories: mirrorflow.preproc.run), for the QC figures of one run."""
+    return str(_preproc_work(output.metrics) / "templates")
 
 
 def get_qc_run_keys(wildcards=None):

@@ -2,10 +2,9 @@
 
 Every executor test runs the same small study (:data:`SMALL`: four participants of 34
 volumes, few iterations, a 1,000-study slice of the shipped Neurosynth database as the
-MACM reference)
-and compares its outputs with one shared bare local run of every rule: the containers run
-every rule too; SLURM and S3 run the smallest targets that take them through their whole
-path (:data:`CHAIN_TARGETS`).
+MACM reference) and compares its outputs with one shared bare local run of every rule:
+the containers run every rule too; SLURM and S3 run the smallest targets that take them
+through their whole path (:data:`CHAIN_TARGETS`).
 """
 
 from __future__ import annotations
@@ -71,7 +70,7 @@ def ensure_debian_packages(*packages: str) -> None:
                            env=env, capture_output=True)
 
 
-def write_reference_slice(folder: Path, n_studies: int) -> Path:
+def write_reference_slice(folder: Path, n_studies: int = 1000) -> Path:
     """The first ``n_studies`` Neurosynth studies (by id), in the shipped file format."""
     folder.mkdir(parents=True, exist_ok=True)
     coords = pd.read_csv(NEUROSYNTH / COORDS, sep="\t", dtype={"id": str})
@@ -111,8 +110,6 @@ macm:
   n_iters: 200
   shards: 2
 """
-#: Studies in the executors' MACM reference slice.
-REFERENCE_STUDIES = 1000
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +118,7 @@ def small_config(tmp_path_factory):
     The reference slice is written once per session (every xdist worker reads it)."""
     reference = REPO / ".pytest-reference" / "neurosynth"
     once_per_session(tmp_path_factory, "reference-slice",
-                     lambda: write_reference_slice(reference, REFERENCE_STUDIES))
+                     lambda: write_reference_slice(reference))
     path = tmp_path_factory.mktemp("config") / "small.yaml"
     path.write_text(SMALL.format(reference=reference.relative_to(REPO)))
     return ["--configfile", REDUCED, path]
