@@ -21,6 +21,7 @@ from nipype.interfaces.base import (
 from mirrorflow.preproc.interfaces import _fname, _save_with_timing
 
 __all__ = [
+    "DVARS",
     "BrainMask",
     "GatherConfounds",
     "Realign",
@@ -243,10 +244,61 @@ class NoiseMask(SimpleInterface):
         return runtime
 
 
+def standardized_dvars(bold, mask) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DVARS (Power et al. 2012) and its standardised forms (Nichols 2013) of a 4D series in
+    a brain mask: ``(std, non-std, voxelwise std)``, one value per volume after the first.
+
+    The computation of nipype's ``ComputeDVARS`` (``remove_zerovariance=True``, intensities
+    scaled to a median of 1000, the robust standard deviation from FSL's "lower"
+    interquartile range), with each voxel's lag-1 autocorrelation (Yule-Walker, as nitime's
+    ``AR_est_YW`` of order 1: lag-1 over lag-0 autocorrelation of the demeaned series) for
+    all voxels at once instead of one call per voxel: 5.6 s -> 0.24 s per run of the small
+    study on this 2-core machine, equal to nipype's to float32 precision
+    (tests/preproc/test_preproc.py).
+    """
+    data = np.asarray(bold.dataobj, dtype=np.float32)[np.asarray(mask.dataobj, dtype=bool)]
+    data = data / np.median(data) * 1000
+    lower = np.percentile(data, [25, 75], axis=1, method="lower")
+    sd = (lower[1] - lower[0]) / 1.349
+    data, sd = data[sd > 0], sd[sd > 0]
+    centred = (data - data.mean(axis=1, keepdims=True)).astype(np.float64)
+    ar1 = (centred[:, 1:] * centred[:, :-1]).sum(axis=1) / np.square(centred).sum(axis=1)
+    diff_sd = np.sqrt(2 * (1 - ar1)) * sd  # predicted SD of the temporal difference
+    diff = np.diff(data, axis=1)
+    dvars = np.sqrt(np.square(diff).mean(axis=0))
+    voxelwise = np.sqrt(np.square(diff / diff_sd[:, None]).mean(axis=0))
+    return dvars / diff_sd.mean(), dvars, voxelwise
+
+
+class _DVARSInputSpec(BaseInterfaceInputSpec):
+    in_file = File(exists=True, mandatory=True, desc="4D BOLD series")
+    in_mask = File(exists=True, mandatory=True, desc="brain mask")
+
+
+class _DVARSOutputSpec(TraitedSpec):
+    out_all = File(exists=True, desc="TSV: std, non-std and voxelwise std DVARS")
+
+
+class DVARS(SimpleInterface):
+    """DVARS of a series (:func:`standardized_dvars`), written as nipype's ``ComputeDVARS``
+    writes its ``save_all`` file (same columns and header)."""
+
+    input_spec = _DVARSInputSpec
+    output_spec = _DVARSOutputSpec
+
+    def _run_interface(self, runtime):
+        values = standardized_dvars(nib.load(self.inputs.in_file), nib.load(self.inputs.in_mask))
+        out_file = os.path.join(runtime.cwd, "dvars.tsv")
+        np.savetxt(out_file, np.vstack(values).T, fmt="%0.8f", delimiter="\t", comments="",
+                   header="std DVARS\tnon-std DVARS\tvx-wise std DVARS")
+        self._results["out_all"] = out_file
+        return runtime
+
+
 class _ConfoundsInputSpec(BaseInterfaceInputSpec):
     par_file = File(exists=True, mandatory=True, desc="nipy motion parameters")
     fd_file = File(exists=True, mandatory=True, desc="framewise displacement (nipype)")
-    dvars_file = File(exists=True, mandatory=True, desc="DVARS, all variants (nipype)")
+    dvars_file = File(exists=True, mandatory=True, desc="DVARS, all variants (:class:`DVARS`)")
     acompcor_file = File(exists=True, desc="aCompCor components (nipype), with header")
 
 
@@ -272,7 +324,7 @@ class GatherConfounds(SimpleInterface):
         dvars = np.loadtxt(self.inputs.dvars_file, skiprows=1, ndmin=2)
         table = pd.concat([motion, derivatives], axis=1)
         table["framewise_displacement"] = fd
-        # nipype's ComputeDVARS "all" file: std DVARS, non-standardised DVARS, voxelwise std.
+        # DVARS's file: std DVARS, non-standardised DVARS, voxelwise std.
         table["std_dvars"] = np.r_[np.nan, dvars[:, 0]]
         table["dvars"] = np.r_[np.nan, dvars[:, 1]]
         if self.inputs.acompcor_file:

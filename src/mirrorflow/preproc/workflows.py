@@ -155,7 +155,7 @@ def init_bold_wf(
         Unsmoothed and smoothed series on the template grid, brain mask, confounds TSV,
         and the mean BOLD image on the template grid (for QC).
     """
-    from nipype.algorithms.confounds import ACompCor, ComputeDVARS, FramewiseDisplacement
+    from nipype.algorithms.confounds import ACompCor, FramewiseDisplacement
     from nipype.interfaces.utility import IdentityInterface, Merge
     from nipype.pipeline import engine as pe
 
@@ -194,7 +194,7 @@ def init_bold_wf(
     fd = pe.Node(
         FramewiseDisplacement(parameter_source="NIPY", radius=50.0), name="framewise_displacement"
     )
-    dvars = pe.Node(ComputeDVARS(save_all=True, remove_zerovariance=True), name="dvars")
+    dvars = pe.Node(mb.DVARS(), name="dvars")
     noise_mask = pe.Node(mb.NoiseMask(), name="noise_mask")
     acompcor = pe.Node(
         ACompCor(
@@ -278,7 +278,8 @@ def bold_description(*, fwhm, realign_loops, slice_timing, compcor_components=5)
         "to the T1w brain with ANTs, and the series was resampled once to the template grid "
         "through the per-volume motion, BOLD-to-T1w and T1w-to-template transforms "
         f"together (trilinear), then smoothed with a {fwhm} mm FWHM Gaussian kernel. "
-        "Framewise displacement (Power et al. 2012), DVARS and aCompCor "
+        "Framewise displacement (Power et al. 2012) and aCompCor "
         f"({compcor_components} components over template white matter and CSF; Behzadi et "
-        "al. 2007) were computed with nipype's confounds algorithms."
+        "al. 2007) were computed with nipype's confounds algorithms, and DVARS with its "
+        "standardised forms (Nichols 2013) as nipype computes them."
     )
