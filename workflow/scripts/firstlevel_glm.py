@@ -8,7 +8,10 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.glm.firstlevel import fit_first_level, write_first_level  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.report.figures import design_figure  # noqa: E402
+
+settle_imports("nilearn.glm.first_level", "nilearn.masking", "nilearn.plotting")
 
 maps, designs, methods, mask = fit_first_level(
     bold_files=snakemake.input.bold,

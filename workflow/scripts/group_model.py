@@ -8,6 +8,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.group.maps import group_model  # noqa: E402
 from mirrorflow.io.bids import save_float_image, write_sidecar  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
+
+settle_imports("nilearn.glm.second_level")
 
 z_img, design, column, methods = group_model(
     snakemake.input.maps,

@@ -8,6 +8,9 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.group.inference import null_shard, permutation_data, write_null_shard  # noqa: E402
 from mirrorflow.group.maps import group_design  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
+
+settle_imports("nilearn.mass_univariate", "nilearn.maskers")
 
 p = snakemake.params
 design, column = group_design(p.spec, p.subjects, participants_file=snakemake.input.participants)

@@ -10,7 +10,10 @@ from mirrorflow.clusters import COLUMNS, cluster_table  # noqa: E402
 from mirrorflow.group.overlap import conjunction  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
 from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.report.figures import map_figures  # noqa: E402
+
+settle_imports("nilearn.image", "nilearn.reporting", "nilearn.plotting")
 
 out = snakemake.output
 img = conjunction(list(snakemake.input))

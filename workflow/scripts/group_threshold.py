@@ -12,7 +12,10 @@ from mirrorflow.group import inference  # noqa: E402
 from mirrorflow.group.maps import group_design  # noqa: E402
 from mirrorflow.io.atlases import ATLASES  # noqa: E402
 from mirrorflow.io.bids import save_float_image, write_json, write_sidecar  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.report.figures import map_figures  # noqa: E402
+
+settle_imports("nilearn.glm", "nilearn.maskers", "nilearn.reporting", "nilearn.plotting")
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
 settings = p.inference

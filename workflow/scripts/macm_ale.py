@@ -7,7 +7,10 @@ from pathlib import Path
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.meta.macm import run_macm  # noqa: E402
+
+settle_imports("nimare.meta.cbma.ale", "nimare.correct")
 
 params = snakemake.params  # noqa: F821
 run_macm(

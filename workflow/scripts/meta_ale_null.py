@@ -6,7 +6,10 @@ import sys
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.meta.ale import run_null_shard  # noqa: E402
+
+settle_imports("nimare.meta.cbma.ale", "nimare.correct")
 
 p = snakemake.params  # noqa: F821
 done = run_null_shard(

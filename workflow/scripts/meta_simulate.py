@@ -7,7 +7,10 @@ sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)  # noqa: F821
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
 from mirrorflow.io.bids import write_json  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.simulate.coordinates import simulate_coordinate_sets  # noqa: E402
+
+settle_imports("nimare.generate")
 
 params = snakemake.params  # noqa: F821
 outputs = dict(zip(params.categories, snakemake.output.datasets))  # noqa: F821

@@ -9,7 +9,10 @@ logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 # One ITK thread, set before ITK starts: repeatable ANTs registrations (see _seed_ants).
 os.environ["ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"] = "1"
 
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.preproc.run import ANAT_FIELDS, run_anat  # noqa: E402
+
+settle_imports("nipype.pipeline.engine", "ants", "nilearn.image")
 
 methods = run_anat(
     t1w_file=snakemake.input.t1w,

@@ -6,7 +6,10 @@ import sys
 sys.stderr = sys.stdout = open(snakemake.log[0], "w", buffering=1)
 logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.preproc.fmriprep import IMPORT_FIELDS, import_fmriprep_run  # noqa: E402
+
+settle_imports("nilearn.image")
 
 methods = import_fmriprep_run(
     bold_file=snakemake.input.bold,

@@ -10,8 +10,11 @@ from pathlib import Path  # noqa: E402
 
 from mirrorflow.io.bids import write_json  # noqa: E402
 from mirrorflow.io.templates import template_files  # noqa: E402
+from mirrorflow.jobs import settle_imports  # noqa: E402
 from mirrorflow.qc.metrics import run_metrics  # noqa: E402
 from mirrorflow.qc.plots import plot_carpet, plot_motion, plot_registration  # noqa: E402
+
+settle_imports("nilearn.image", "nilearn.plotting")
 
 inp, out, params = snakemake.input, snakemake.output, snakemake.params
 title = Path(inp.bold).name.split("_space-")[0]
