@@ -11,6 +11,7 @@ is locked out meanwhile. Then the FD threshold is lowered: the runs above it are
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,11 +113,16 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     Snakemake's lock, and the first completes.
 
     Four participants to their first-level maps (another selection and other targets
-    than the study's runs): imports, QC, the QC checkpoint and four GLMs, killed once at
-    least one GLM has finished and while others run. In a working folder of its own
-    (:func:`conftest.own_workdir`), so that the lock is this test's alone."""
+    than the study's runs), in a new output folder that holds a copy of the study's
+    sourcedata and of the four participants' imported and QC'd runs (files and times: the
+    imports are tested by the study itself): the run makes the QC checkpoint for the
+    selection and four GLMs, and is killed once at least one GLM has finished and while
+    others run. In a working folder of its own (:func:`conftest.own_workdir`), so that the
+    lock is this test's alone."""
     workdir = own_workdir(tmp_path / "workdir")
     out = tmp_path / "results"
+    for folder in ("sourcedata", *(f"preproc/sub-{sub}" for sub in CRASH_SUBJECTS)):
+        shutil.copytree(study.out / folder, out / folder)  # copy2: times kept
     selection = tmp_path / "four.yaml"
     selection.write_text(f"study: {{subjects: {CRASH_SUBJECTS}}}\n")
     targets = [str(out / name) for name in study.results
@@ -136,6 +142,8 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
         time.sleep(0.1)
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
+    # The copied imports and QC were trusted: the killed run started only at the checkpoint.
+    assert not {"preproc_import", "preproc_qc"} & set(_jobs((tmp_path / "killed.log").read_text()))
 
     snakemake("--unlock", "--configfile", REDUCED, FMRIPREP, selection,
               "--config", f"output_dir={out}", cwd=workdir)
@@ -154,8 +162,10 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     finally:
         output, _ = resumed.communicate(timeout=1800)
     assert resumed.returncode == 0, output[-4000:]
-    # The GLMs killed or not yet started were run, those finished before the kill not.
+    # The GLMs killed or not yet started were run, those finished before the kill not;
+    # nothing upstream of them (the copied imports and QC).
     assert 1 <= len([j for j in _jobs(output) if j == "firstlevel_glm"]) < 4
+    assert not {"preproc_import", "preproc_qc"} & set(_jobs(output))
     results = _results(out)
     assert sorted(results) == sorted(str(Path(t).relative_to(out)) for t in targets)
     for name, data in results.items():
