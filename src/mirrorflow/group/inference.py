@@ -29,8 +29,6 @@ cluster size and mass.
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +37,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage, stats
 
+from mirrorflow.jobs import frozen_gc
 from mirrorflow.shards import (
     block_seed,
     blocks_of_shard,
@@ -54,7 +53,6 @@ __all__ = [
     "PermutationData",
     "block_seed",
     "blocks_of_shard",
-    "frozen_gc",
     "merge_nulls",
     "null_shard",
     "parametric_threshold",
@@ -68,29 +66,6 @@ STATISTICS = ("voxel", "size", "mass", "tfce")
 _NULL_KEYS = {"voxel": "h0_max_t", "size": "h0_max_size", "mass": "h0_max_mass",
               "tfce": "h0_max_tfce"}
 _SIX_CONNECTED = ndimage.generate_binary_structure(3, 1)
-
-
-_FROZEN = 0
-
-
-@contextmanager
-def frozen_gc():
-    """Freeze the interpreter's objects for the garbage collector while nilearn works.
-
-    nilearn calls ``gc.collect()`` whenever it reads an image's data (``safe_get_data``):
-    in a process holding many objects that costs ~0.1-0.5 s a call, and a permutation
-    loop unmasks one map per permutation. Frozen objects (a permanent generation that
-    collections skip) make each call ~1 ms; nothing else changes. Nestable."""
-    global _FROZEN
-    if _FROZEN == 0:
-        gc.freeze()
-    _FROZEN += 1
-    try:
-        yield
-    finally:
-        _FROZEN -= 1
-        if _FROZEN == 0:
-            gc.unfreeze()
 
 
 def _z_where(z_img, keep: np.ndarray) -> nib.Nifti1Image:

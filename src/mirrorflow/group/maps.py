@@ -122,7 +122,7 @@ def fit_group(effect_maps, design: pd.DataFrame, *, contrast: str, mask_img=None
 
     if len(effect_maps) != len(design):
         raise ValueError(f"{len(effect_maps)} maps but {len(design)} design rows")
-    from mirrorflow.group.inference import frozen_gc
+    from mirrorflow.jobs import frozen_gc
 
     imgs = [m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps]
     with frozen_gc():  # nilearn collects garbage for every image it reads
