@@ -10,6 +10,7 @@ import pytest
 
 from mirrorflow.clusters import cluster_table
 from mirrorflow.exceptions import ConfigError, InputDataError
+from mirrorflow.jobs import frozen_gc
 from mirrorflow.meta.ale import load_dataset, run_ale, threshold_fwe
 from mirrorflow.meta.tables import write_clusters, write_contributions
 from mirrorflow.simulate.coordinates import simulate_coordinate_sets
@@ -23,27 +24,28 @@ SHARED = [[0, 10, 40], [-40, 32, 30]]
 def ale_run(tmp_path_factory):
     """One simulated category (15 experiments, 3 planted foci) and its corrected ALE."""
     tmp = tmp_path_factory.mktemp("ale")
-    datasets, truth = simulate_coordinate_sets(
-        categories=PLANTED,
-        shared_foci=SHARED,
-        n_experiments=15,
-        sample_size=(15, 30),
-        n_noise_foci=3,
-        fwhm=10.0,
-        seed=11,
-    )
-    source = tmp / "desc-mimicry_coordinates.json"
-    source.write_text(json.dumps(datasets["mimicry"]))
-    # 50 iterations: smallest cluster p is 1/50 < alpha 0.05; enough for a recovery check
-    out = run_ale(
-        dataset_file=source,
-        output_dir=tmp / "ale",
-        label="mimicry",
-        voxel_thresh=0.001,
-        alpha=0.05,
-        n_iters=50,
-        seed=1,
-    )
+    with frozen_gc():  # as each test (tests/conftest.py)
+        datasets, truth = simulate_coordinate_sets(
+            categories=PLANTED,
+            shared_foci=SHARED,
+            n_experiments=15,
+            sample_size=(15, 30),
+            n_noise_foci=3,
+            fwhm=10.0,
+            seed=11,
+        )
+        source = tmp / "desc-mimicry_coordinates.json"
+        source.write_text(json.dumps(datasets["mimicry"]))
+        # 50 iterations: smallest cluster p is 1/50 < alpha 0.05; enough for a recovery check
+        out = run_ale(
+            dataset_file=source,
+            output_dir=tmp / "ale",
+            label="mimicry",
+            voxel_thresh=0.001,
+            alpha=0.05,
+            n_iters=50,
+            seed=1,
+        )
     return out, truth, source
 
 
@@ -252,10 +254,12 @@ def test_real_sleuth_set_equals_nimare_called_directly(tmp_path):
         theirs = result.get_map(key).get_fdata()
         np.testing.assert_allclose(mine, theirs, rtol=1e-6, atol=1e-10)
 
-    corrected = FWECorrector(method="montecarlo", voxel_thresh=0.001, n_iters=40,
+    # 25 iterations (NiMARE's take 0.18 s each): a cluster has p < 0.05 when at most one
+    # null maximum reaches its own (1/25 = 0.04, 2/25 = 0.08), as with 40 (2/40 = 0.05).
+    corrected = FWECorrector(method="montecarlo", voxel_thresh=0.001, n_iters=25,
                              n_cores=1).transform(result.copy())
     plan = engine.build_plan(result.estimator, voxel_thresh=0.001)
-    maxima = engine.null_maxima(plan, engine.nimare_draw(result.estimator, plan, 40))
+    maxima = engine.null_maxima(plan, engine.nimare_draw(result.estimator, plan, 25))
     null = np.stack([maxima["voxel"], maxima["size"], maxima["mass"]], axis=1)
     ours = engine.correct_fwe(result.copy(), null, voxel_thresh=0.001)
     fwe = sorted(k for k in corrected.maps if "corr-FWE" in k)

@@ -6,6 +6,7 @@ import pytest
 from nimare.dataset import Dataset
 
 from mirrorflow.exceptions import ConfigError
+from mirrorflow.jobs import frozen_gc
 from mirrorflow.meta.contrast import _check_resolution, fit_subtraction, threshold_directions
 from mirrorflow.simulate.coordinates import simulate_coordinate_sets
 
@@ -15,17 +16,18 @@ FOCUS_2 = [38, 18, -4]  # planted only in group 2
 
 @pytest.fixture(scope="module")
 def subtraction():
-    datasets, _ = simulate_coordinate_sets(
-        categories={"one": [FOCUS_1], "two": [FOCUS_2]},
-        shared_foci=[[0, 10, 40]],
-        n_experiments=12,
-        sample_size=(15, 30),
-        n_noise_foci=2,
-        fwhm=10.0,
-        seed=5,
-    )
-    dset1, dset2 = Dataset(datasets["one"]), Dataset(datasets["two"])
-    return fit_subtraction(dset1, dset2, n_iters=100, seed=2)
+    with frozen_gc():  # as each test (tests/conftest.py)
+        datasets, _ = simulate_coordinate_sets(
+            categories={"one": [FOCUS_1], "two": [FOCUS_2]},
+            shared_foci=[[0, 10, 40]],
+            n_experiments=12,
+            sample_size=(15, 30),
+            n_noise_foci=2,
+            fwhm=10.0,
+            seed=5,
+        )
+        dset1, dset2 = Dataset(datasets["one"]), Dataset(datasets["two"])
+        return fit_subtraction(dset1, dset2, n_iters=100, seed=2)
 
 
 def _at(img, xyz):
