@@ -1,4 +1,5 @@
-"""What a rule's script does in its job process once its imports are done."""
+"""What a rule's script does in its job process once its imports are done, and the
+garbage-collector freeze that it and the library code reading images with nilearn share."""
 
 from __future__ import annotations
 
