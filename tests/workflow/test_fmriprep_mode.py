@@ -103,6 +103,8 @@ def test_new_subject_runs_only_its_jobs_and_the_group_stage(study):
 
 #: The crash test's participants: four of the eight, to their first-level maps.
 CRASH_SUBJECTS = ["01", "02", "03", "04"]
+#: The rules whose outputs the crash test copies from the study instead of running them.
+COPIED = {"preproc_import", "preproc_qc"}
 
 
 def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
@@ -143,7 +145,7 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     os.killpg(killed.pid, signal.SIGKILL)
     killed.wait()
     # The copied imports and QC were trusted: the killed run started only at the checkpoint.
-    assert not {"preproc_import", "preproc_qc"} & set(_jobs((tmp_path / "killed.log").read_text()))
+    assert not COPIED & set(_jobs((tmp_path / "killed.log").read_text()))
 
     snakemake("--unlock", "--configfile", REDUCED, FMRIPREP, selection,
               "--config", f"output_dir={out}", cwd=workdir)
@@ -165,7 +167,7 @@ def test_killed_run_resumes_to_the_same_outputs_and_a_second_run_is_locked_out(
     # The GLMs killed or not yet started were run, those finished before the kill not;
     # nothing upstream of them (the copied imports and QC).
     assert 1 <= len([j for j in _jobs(output) if j == "firstlevel_glm"]) < 4
-    assert not {"preproc_import", "preproc_qc"} & set(_jobs(output))
+    assert not COPIED & set(_jobs(output))
     results = _results(out)
     assert sorted(results) == sorted(str(Path(t).relative_to(out)) for t in targets)
     for name, data in results.items():

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mirrorflow.exceptions import InputDataError
+from mirrorflow.jobs import frozen_gc
 
 __all__ = [
     "MODEL_KINDS",
@@ -122,8 +123,6 @@ def fit_group(effect_maps, design: pd.DataFrame, *, contrast: str, mask_img=None
 
     if len(effect_maps) != len(design):
         raise ValueError(f"{len(effect_maps)} maps but {len(design)} design rows")
-    from mirrorflow.jobs import frozen_gc
-
     imgs = [m if isinstance(m, nib.Nifti1Image) else str(m) for m in effect_maps]
     with frozen_gc():  # nilearn collects garbage for every image it reads
         model = SecondLevelModel(mask_img=mask_img, minimize_memory=True)
