@@ -45,10 +45,16 @@ def test_points_through_ants_transforms_resample_like_ants(tmp_path):
     for path in {*reg["fwdtransforms"], *reg["invtransforms"]}:  # ANTs leaves them in /tmp
         Path(path).unlink(missing_ok=True)
     inside = fixed.get_fdata() > 0.1
-    np.testing.assert_allclose(ours[..., 0][inside], theirs[inside], atol=1e-3)
+    # Within half a voxel of the moving grid's border the two conventions differ (ITK clamps
+    # to the border voxel, scipy blends with zero): compare where both interpolate inside.
+    voxels = (np.linalg.inv(moved_affine) @ np.c_[points, np.ones(len(points))].T)[:3]
+    within = np.all((voxels >= 0) & (voxels <= np.array(fixed.shape)[:, None] - 1), axis=0)
+    compared = inside & within.reshape(fixed.shape)
+    assert compared.sum() > 0.99 * inside.sum()
+    np.testing.assert_allclose(ours[..., 0][compared], theirs[compared], atol=1e-3)
     assert fov[inside].mean() > 0.99
-    # and the registration undid the known rigid move
-    np.testing.assert_allclose(ours[..., 0][inside], fixed.get_fdata()[inside], atol=0.08)
+    # and the registration undid the known rigid move (where the moved image has data)
+    np.testing.assert_allclose(ours[..., 0][compared], fixed.get_fdata()[compared], atol=0.08)
 
 
 def test_motion_matrices_follow_nipy_convention():
