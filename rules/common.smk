@@ -63,7 +63,7 @@ else:
         runs=_study["runs"],
     )
     if LAYOUT == "raw":
-        INDEX = index_bids(BIDS_DIR, **_selection)
+        INDEX = index_bids(BIDS_DIR, filters=_study["filters"], **_selection)
     else:
         INDEX = index_fmriprep(
             FMRIPREP_DIR,
@@ -482,13 +482,12 @@ def check_inputs():
         return
     from mirrorflow.io.validate import validate_inputs  # nibabel, pandas: not at parse
 
-    bold = FMRIPREP["bold"] if LAYOUT == "fmriprep" else BOLD
-    runs = [
-        {"bold": b, "events": e}
-        for b, e in zip(
-            expand(bold, zip, **RUN_PAIRS), expand(EVENTS, zip, **RUN_PAIRS)
-        )
-    ]
+    keys = [(sub, ses, run) for sub in SUBJECTS for ses, run in INDEX.runs[sub]]
+    if LAYOUT == "fmriprep":
+        bold = expand(FMRIPREP["bold"], zip, **RUN_PAIRS)
+    else:
+        bold = [INDEX.bold[key] for key in keys]
+    runs = [{"bold": b, "events": _events_file(*key)} for b, key in zip(bold, keys)]
     checked = validate_inputs(
         runs=runs,
         t1w=[INDEX.t1w[sub] for sub in SUBJECTS] if LAYOUT == "raw" else [],
@@ -504,6 +503,31 @@ def check_inputs():
 def get_t1w(wildcards):
     """The subject's T1w image, as the index found it."""
     return INDEX.t1w[wildcards.sub]
+
+
+def _run_key(wildcards):
+    return (wildcards.sub, wildcards.get("ses"), wildcards.run)
+
+
+def get_bold(wildcards):
+    """The run's raw BOLD series, as the index found it (``.nii`` or ``.nii.gz``, with
+    the acquisition that study.filters selects); the simulator's path otherwise."""
+    return INDEX.bold.get(_run_key(wildcards)) or BOLD.format(**dict(wildcards.items()))
+
+
+def _events_file(sub, ses, run):
+    return INDEX.events.get((sub, ses, run)) or EVENTS.format(
+        sub=sub, run=run, **({"ses": ses} if HAS_SES else {})
+    )
+
+
+def get_subject_events(wildcards):
+    """Input function: the events files of one subject's included runs (found by the BIDS
+    inheritance principle in raw datasets)."""
+    return [
+        _events_file(wildcards.sub, ses, run)
+        for ses, run in included_runs()[wildcards.sub]
+    ]
 
 
 @lru_cache(maxsize=4)

@@ -6,7 +6,7 @@ rule firstlevel_glm:
         bold=get_subject_runs(PREPROC["bold"]),
         masks=get_subject_runs(PREPROC["mask"]),
         confounds=get_subject_runs(PREPROC["confounds"]),
-        events=get_subject_runs(EVENTS),
+        events=get_subject_events,
     output:
         maps=expand(
             FIRSTLEVEL_MAP,

@@ -29,7 +29,7 @@ rule preproc_anat:
 
 rule preproc_bold:
     input:
-        bold=BOLD,
+        bold=get_bold,
         t1w_brain=ANAT["brain"],
         xfm=ANAT["xfm"],
         t1w_mask_std=ANAT["mask_std"],

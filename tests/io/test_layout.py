@@ -1,6 +1,7 @@
 """Indexing raw BIDS and fMRIPrep trees: selection, sessions, labels, companions."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -80,8 +81,8 @@ def test_index_run_without_events(tmp_path):
 
 def test_index_unsupported_entity_and_missing_run(tmp_path):
     root = _tree(tmp_path, sessions=("1",), subjects=("01",))
-    _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_acq-fast_run-3_bold.nii.gz")
-    with pytest.raises(InputDataError, match=r"entities \['acq'\] are not supported"):
+    _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_part-mag_run-3_bold.nii.gz")
+    with pytest.raises(InputDataError, match=r"entities \['part'\] are not supported"):
         index_bids(root, task="faces")
     root = _tree(tmp_path / "b", sessions=("1",), subjects=("01",))
     _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_bold.nii.gz")
@@ -126,3 +127,59 @@ def test_index_fmriprep_missing_confounds(tmp_path):
     with pytest.raises(InputDataError, match="desc-confounds_timeseries.tsv: file does not"):
         index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
                        res="2")
+
+
+def _acquisitions(tmp_path, *, events=("",)):
+    """One subject, two runs, each acquired twice (acq-fast, acq-slow); events files named
+    with each of the ``events`` acquisition parts ("" inherits to both)."""
+    root = _tree(tmp_path, sessions=("1",), subjects=("01",), runs=())
+    for run in ("1", "2"):
+        stem = f"sub-01/ses-1/func/sub-01_ses-1_task-faces"
+        for acq in ("fast", "slow"):
+            _touch(root, f"{stem}_acq-{acq}_run-{run}_bold.nii.gz")
+        for part in events:
+            _touch(root, f"{stem}{part}_run-{run}_events.tsv")
+    return root
+
+
+def test_filters_select_one_acquisition_and_events_are_inherited(tmp_path):
+    """study.filters picks one acquisition per run; the events file without acq applies to
+    both (BIDS inheritance), and one named with the acquisition wins over it."""
+    root = _acquisitions(tmp_path)
+    with pytest.raises(InputDataError, match=r"acq-fast_run-1_bold.nii.gz: entities \['acq'\] "
+                       r"tell acquisitions apart; select one in config study.filters"):
+        index_bids(root, task="faces")
+    index = index_bids(root, task="faces", filters={"acq": "slow"})
+    assert index.runs == {"01": [("1", "1"), ("1", "2")]}
+    assert index.bold[("01", "1", "2")].endswith("sub-01_ses-1_task-faces_acq-slow_run-2_bold.nii.gz")
+    assert index.events[("01", "1", "2")].endswith("sub-01_ses-1_task-faces_run-2_events.tsv")
+    specific = _acquisitions(tmp_path / "specific", events=("", "_acq-slow"))
+    index = index_bids(specific, task="faces", filters={"acq": "slow"})
+    assert index.events[("01", "1", "1")].endswith("task-faces_acq-slow_run-1_events.tsv")
+    index = index_bids(specific, task="faces", filters={"acq": "fast"})
+    assert index.events[("01", "1", "1")].endswith("task-faces_run-1_events.tsv")
+
+
+def test_filters_that_select_nothing_or_an_unknown_entity(tmp_path):
+    root = _acquisitions(tmp_path)
+    with pytest.raises(InputDataError, match=r"no task-faces BOLD runs found that "
+                       r"study.filters \{'acq': 'medium'\} select"):
+        index_bids(root, task="faces", filters={"acq": "medium"})
+    with pytest.raises(ConfigError, match=r"study.filters: entities \['part'\] cannot be"):
+        index_bids(root, task="faces", filters={"part": "mag"})
+    with pytest.raises(ConfigError, match="study.filters acq"):
+        index_bids(root, task="faces", filters={"acq": "a b"})
+
+
+def test_uncompressed_bold_and_two_files_for_one_run(tmp_path):
+    """``.nii`` series are found as they are named; a run found twice (``.nii`` beside
+    ``.nii.gz``) is an error that names both files."""
+    root = _tree(tmp_path, sessions=("1",), subjects=("01",), runs=("1",))
+    stem = root / "sub-01/ses-1/func/sub-01_ses-1_task-faces"
+    Path(f"{stem}_run-1_bold.nii.gz").rename(f"{stem}_run-1_bold.nii")
+    index = index_bids(root, task="faces")
+    assert index.bold[("01", "1", "1")] == f"{stem}_run-1_bold.nii"
+    _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_run-1_bold.nii.gz")
+    with pytest.raises(InputDataError, match=r"run-1_bold.nii.gz: a second file for run 1 "
+                       r"beside .*run-1_bold.nii;"):
+        index_bids(root, task="faces")

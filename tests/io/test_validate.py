@@ -182,3 +182,24 @@ def test_check_complete_finds_truncation_from_the_gzip_trailer(tmp_path):
     short.write_bytes(raw[:-8])
     with pytest.raises(InputDataError, match="truncated NIfTI image"):
         check_complete(short, nib.load(short))
+
+
+def test_bold_metadata_follows_bids_inheritance(tmp_path):
+    """Dataset-level, subject-level and file-level sidecars merge, the deeper and, within
+    one folder, the more specific winning; another acquisition's sidecar does not apply."""
+    from mirrorflow.io.validate import read_bold_metadata
+
+    (tmp_path / "dataset_description.json").write_text("{}")
+    func = tmp_path / "sub-01" / "func"
+    func.mkdir(parents=True)
+    bold = func / "sub-01_task-x_acq-mb_run-1_bold.nii"
+    bold.write_text("")
+    sidecars = {
+        tmp_path / "task-x_bold.json": {"RepetitionTime": 2.0, "EchoTime": 0.03, "A": 1},
+        func / "sub-01_task-x_bold.json": {"EchoTime": 0.035, "B": 1},
+        func / "sub-01_task-x_acq-mb_run-1_bold.json": {"EchoTime": 0.04},
+        func / "sub-01_task-x_acq-sb_run-1_bold.json": {"EchoTime": 0.05, "C": 1},
+    }
+    for path, data in sidecars.items():
+        path.write_text(json.dumps(data))
+    assert read_bold_metadata(bold) == {"RepetitionTime": 2.0, "EchoTime": 0.04, "A": 1, "B": 1}

@@ -1,5 +1,6 @@
 """The workflow parses, dry-runs, lints and is formatted, as users check it in their CI."""
 
+import re
 import subprocess
 import sys
 
@@ -117,6 +118,55 @@ def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
     assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 2
     assert "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_space-" in out
     assert "ses-a_task" not in out.replace("ses-a_T1w", "")
+    outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
+    assert outputs and not any(str(bids) in line for line in outputs)
+
+
+def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
+    """As public archives hold data: uncompressed ``.nii`` series, each run acquired twice
+    (acq-mb, acq-sb), one events file per run without acq (it applies to both, by BIDS
+    inheritance). study.filters picks acq-mb: its ``.nii`` files are the preprocessing
+    inputs, the shared events files the first level's; without a filter the dry run stops
+    at parse time naming a file and the config key."""
+    bids = tmp_path / "bids"
+    (bids / "dataset_description.json").parent.mkdir(parents=True)
+    (bids / "dataset_description.json").write_text('{"Name": "acq", "BIDSVersion": "1.9.0"}')
+    (bids / "participants.tsv").write_text(
+        "participant_id\teq\taccuracy\nsub-01\t40\t60\nsub-02\t50\t70\n")
+    for sub in ("01", "02"):
+        (bids / f"sub-{sub}" / "anat").mkdir(parents=True)
+        (bids / f"sub-{sub}" / "anat" / f"sub-{sub}_T1w.nii").write_text("")
+        func = bids / f"sub-{sub}" / "func"
+        func.mkdir()
+        for run in ("1", "2"):
+            stem = f"sub-{sub}_task-imitation"
+            (func / f"{stem}_run-{run}_events.tsv").write_text("")
+            for acq in ("mb", "sb"):
+                (func / f"{stem}_acq-{acq}_run-{run}_bold.nii").write_text("")
+    config = tmp_path / "acq.yaml"
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}'}}\n")
+    refused = snakemake("-n", "--configfile", config, "--config",
+                        f"output_dir={tmp_path}/results", check=False)
+    assert refused.returncode != 0
+    assert re.search(r"acq-[ms]b_run-[12]_bold.nii: entities \['acq'\] tell acquisitions "
+                     r"apart; select one in config study.filters", refused.stdout)
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}', filters: {{acq: mb}}}}\n")
+    out = snakemake("-n", "--configfile", config, "--config",
+                    f"output_dir={tmp_path}/results").stdout
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 4
+    inputs = {path for line in out.splitlines() if line.strip().startswith("input:")
+              for path in re.split(r"[,\s]+", line.strip()[len("input:"):]) if path}
+    for sub in ("01", "02"):
+        assert f"{bids}/sub-{sub}/anat/sub-{sub}_T1w.nii" in inputs
+        for run in ("1", "2"):
+            assert f"{bids}/sub-{sub}/func/sub-{sub}_task-imitation_acq-mb_run-{run}_bold.nii" \
+                in inputs
+    assert "acq-sb" not in out
+    # Outputs are named by subject, task and run (the acquisition is in their sidecars'
+    # Sources), outside the dataset.
+    assert "sub-01_task-imitation_run-2_space-" in out
     outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
     assert outputs and not any(str(bids) in line for line in outputs)
 

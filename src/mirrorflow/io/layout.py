@@ -17,7 +17,12 @@ from pathlib import Path
 from mirrorflow.exceptions import ConfigError, InputDataError
 from mirrorflow.io.bids import bids_name, check_label
 
-__all__ = ["StudyIndex", "index_bids", "index_fmriprep"]
+__all__ = ["FILTER_ENTITIES", "StudyIndex", "index_bids", "index_fmriprep"]
+
+#: Entities of raw BOLD file names that tell acquisitions of one run apart; config
+#: ``study.filters`` selects one value of each (in the spirit of fMRIPrep's
+#: ``--bids-filter-file``).
+FILTER_ENTITIES = ("acq", "ce", "dir", "rec", "echo")
 
 _LABEL = r"[A-Za-z0-9]+"
 _ENTITY = re.compile(rf"^(?P<key>[a-z]+)-(?P<value>{_LABEL})$")
@@ -28,11 +33,15 @@ class StudyIndex:
     """Selected runs of a study.
 
     ``runs[sub]`` lists ``(ses, run)`` pairs (``ses`` is None in datasets without
-    sessions); ``t1w[sub]`` is the subject's T1w image (raw BIDS only).
+    sessions); ``t1w[sub]`` is the subject's T1w image, ``bold[(sub, ses, run)]`` and
+    ``events[(sub, ses, run)]`` the run's BOLD series and events file as found (raw BIDS
+    only: ``.nii`` or ``.nii.gz``, other entities such as ``acq`` kept).
     """
 
     runs: dict[str, list[tuple[str | None, str]]]
     t1w: dict[str, str] = field(default_factory=dict)
+    bold: dict[tuple, str] = field(default_factory=dict)
+    events: dict[tuple, str] = field(default_factory=dict)
 
     @property
     def has_sessions(self) -> bool:
@@ -61,6 +70,8 @@ def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIn
     selected = StudyIndex(
         runs={sub: [p for p in index.runs[sub] if p[1] in kept_runs] for sub in chosen},
         t1w={sub: index.t1w[sub] for sub in chosen if sub in index.t1w},
+        bold={key: path for key, path in index.bold.items() if key[0] in chosen},
+        events={key: path for key, path in index.events.items() if key[0] in chosen},
     )
     selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
     return selected
@@ -125,27 +136,47 @@ def _session_folders(subject_dir: Path, sessions) -> list[str | None]:
     return sorted(set(found) & set(wanted)) if wanted else sorted(found)
 
 
-def _find_runs(func_dir: Path, *, sub, ses, task, suffix, extra, runs) -> list[tuple]:
-    """(ses, run) pairs of the ``suffix`` files of ``task`` in ``func_dir``.
+def _find_runs(func_dir: Path, *, sub, ses, task, suffixes, extra, runs,
+               filters=None) -> list[tuple]:
+    """(ses, run, path) of the ``suffixes`` files of ``task`` in ``func_dir``, by run.
 
     ``extra`` entities (fMRIPrep's space, res, desc) must match; files with other values of
-    them are other outputs and are skipped. A file of the task without a run entity, or
-    with entities the workflow does not model (acq, echo, ...), is an error.
+    them are other outputs and are skipped. ``filters`` (raw BIDS: ``study.filters``)
+    select one acquisition: a file must carry each filtered entity with its value. A file
+    of the task without a run entity, with entities the workflow does not model, or two
+    files left for one run, is an error.
     """
+    filters = dict(filters or {})
     required = {"sub", "task", "run", *extra, *(["ses"] if ses else [])}
-    pairs = []
+    found = {}
     for entry in _scan(str(func_dir)):
-        ents = _entities(entry.name, suffix) if f"_task-{task}_" in entry.name else None
+        if f"_task-{task}_" not in entry.name:
+            continue
+        suffix = next((x for x in suffixes if entry.name.endswith(x)), None)
+        ents = _entities(entry.name, suffix) if suffix else None
         if ents is None or any(ents.get(key, value) != value for key, value in extra.items()):
             continue
-        unknown = set(ents) - required - {"res", "ses"}
+        if any(ents.get(key) != value for key, value in filters.items()):
+            continue  # another acquisition than the one study.filters selects
+        unknown = set(ents) - required - {"res", "ses"} - set(filters)
+        if unknown & set(FILTER_ENTITIES) and not extra:
+            raise InputDataError(
+                f"{func_dir / entry.name}: entities {sorted(unknown)} tell acquisitions "
+                "apart; select one in config study.filters (keys "
+                f"{', '.join(FILTER_ENTITIES)}), e.g. filters: "
+                f"{{{sorted(unknown)[0]}: {ents[sorted(unknown)[0]]}}}"
+            )
         if unknown:
             raise InputDataError(
                 f"{func_dir / entry.name}: entities {sorted(unknown)} are not supported (only "
-                "sub, ses, task, run); select one acquisition per run"
+                "sub, ses, task, run"
+                + (f" and the study.filters entities {', '.join(FILTER_ENTITIES)}"
+                   if not extra else "")
+                + "); select one acquisition per run"
             )
-        if set(ents) != required:
-            if "run" not in ents and set(ents) | {"run"} == required:
+        core = set(ents) - set(filters)
+        if core != required:
+            if "run" not in core and core | {"run"} == required:
                 raise InputDataError(
                     f"{func_dir / entry.name}: files without a run entity are not supported; "
                     "name them with run-<label>"
@@ -153,9 +184,37 @@ def _find_runs(func_dir: Path, *, sub, ses, task, suffix, extra, runs) -> list[t
             continue  # e.g. another res of the same space
         if ents["sub"] != sub or ents.get("ses") != ses:
             raise InputDataError(f"{func_dir / entry.name}: entities disagree with its folder")
-        if not runs or ents["run"] in runs:
-            pairs.append((ses, ents["run"]))
-    return sorted(pairs, key=lambda pair: pair[1])
+        if runs and ents["run"] not in runs:
+            continue
+        path = str(func_dir / entry.name)
+        if ents["run"] in found:
+            first, second = sorted([found[ents["run"]], path])
+            raise InputDataError(
+                f"{second}: a second file for run {ents['run']} beside {first}; keep one, or "
+                f"select one in config study.filters (keys {', '.join(FILTER_ENTITIES)})"
+            )
+        found[ents["run"]] = path
+    return [(ses, run, found[run]) for run in sorted(found)]
+
+
+def _find_events(func_dir: Path, bold_path: str, *, task) -> str:
+    """The events file of a raw BOLD run by the BIDS inheritance principle, within its
+    folder: the most specific ``*_events.tsv`` whose entities all appear, with the same
+    values, in the BOLD file's name."""
+    name = Path(bold_path).name
+    bold = _entities(name, "_bold" + name.split("_bold", 1)[1]) or {}
+    best = None
+    for entry in _scan(str(func_dir)):
+        ents = _entities(entry.name, "_events.tsv")
+        if ents is None or ents.get("task") != task:
+            continue
+        if all(bold.get(key) == value for key, value in ents.items()):
+            if best is None or len(ents) > best[0]:
+                best = (len(ents), str(func_dir / entry.name))
+    if best is None:
+        expected = name.split("_bold", 1)[0] + "_events.tsv"
+        raise InputDataError(f"{func_dir / expected}: file does not exist")
+    return best[1]
 
 
 def _companions(func_dir: Path, names) -> None:
@@ -185,17 +244,25 @@ def _mixed_sessions(runs, root) -> None:
 
 
 def index_bids(
-    bids_dir, *, task: str, subjects=(), sessions=(), runs=(), events: bool = True
+    bids_dir, *, task: str, subjects=(), sessions=(), runs=(), filters=None,
+    events: bool = True,
 ) -> StudyIndex:
     """Index the BOLD runs of ``task`` (and each subject's T1w) in a raw BIDS dataset.
 
-    ``subjects``, ``sessions`` and ``runs`` restrict the selection (empty: all). A
-    selected subject without runs, a run without its events file, or a subject without a
-    T1w image is an error.
+    ``subjects``, ``sessions`` and ``runs`` restrict the selection (empty: all);
+    ``filters`` (entity -> label, keys in :data:`FILTER_ENTITIES`) select one acquisition
+    of each run. BOLD series may be ``.nii.gz`` or ``.nii``. A selected subject without
+    runs, a run without its events file, or a subject without a T1w image is an error.
     """
     bids_dir = Path(bids_dir)
     _check_dataset(bids_dir, "BIDS dataset")
     check_label(task, what="task")
+    filters = {key: check_label(value, what=f"study.filters {key}")
+               for key, value in (filters or {}).items()}
+    bad = sorted(set(filters) - set(FILTER_ENTITIES))
+    if bad:
+        raise ConfigError(f"study.filters: entities {bad} cannot be filtered (only "
+                          f"{', '.join(FILTER_ENTITIES)})")
     wanted_runs = {check_label(r, what="run") for r in runs}
     selected_subjects = _subject_folders(bids_dir, subjects)
     index = StudyIndex(runs={})
@@ -203,23 +270,29 @@ def index_bids(
         pairs = []
         for ses in _session_folders(bids_dir / f"sub-{sub}", sessions):
             func = _func_dir(bids_dir, sub, ses)
-            found = _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii.gz",
-                               extra={}, runs=wanted_runs)
-            found += _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii",
-                                extra={}, runs=wanted_runs)
-            if events:
-                _companions(func, [_events_name(sub, ses, task, r) for _, r in found])
-            pairs += found
+            for ses_, run, path in _find_runs(
+                func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz", "_bold.nii"),
+                extra={}, runs=wanted_runs, filters=filters,
+            ):
+                index.bold[(sub, ses_, run)] = path
+                if events:
+                    index.events[(sub, ses_, run)] = _find_events(func, path, task=task)
+                pairs.append((ses_, run))
         if not pairs:
             if subjects:
-                raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no task-{task} BOLD runs")
+                raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no task-{task} BOLD runs"
+                                     + _filtered(filters))
             continue
         index.runs[sub] = pairs
         index.t1w[sub] = _find_t1w(bids_dir, sub)
     if not index.runs:
-        raise InputDataError(f"{bids_dir}: no task-{task} BOLD runs found")
+        raise InputDataError(f"{bids_dir}: no task-{task} BOLD runs found" + _filtered(filters))
     _mixed_sessions(index.runs, bids_dir)
     return index
+
+
+def _filtered(filters) -> str:
+    return f" that study.filters {filters} select" if filters else ""
 
 
 def _find_t1w(bids_dir: Path, sub: str) -> str:
@@ -263,8 +336,9 @@ def index_fmriprep(
         pairs = []
         for ses in _session_folders(fmriprep_dir / f"sub-{sub}", sessions):
             func = _func_dir(fmriprep_dir, sub, ses)
-            found = _find_runs(func, sub=sub, ses=ses, task=task, suffix="_bold.nii.gz",
-                               extra=extra, runs=wanted_runs)
+            found = [(s_, run) for s_, run, _ in _find_runs(
+                func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz",), extra=extra,
+                runs=wanted_runs)]
             _companions(func, [
                 name
                 for _, run in found

@@ -110,7 +110,8 @@ def read_bold_metadata(bold_file) -> dict:
 
     Sidecars from the dataset root down to the file's folder whose entities are a subset
     of the file's (``task-<label>_bold.json`` at the root, then the file's own sidecar)
-    are merged, the deepest winning.
+    are merged, the deepest and, within a folder, the most specific (most entities)
+    winning.
     """
     bold_file = Path(bold_file)
     name = bold_file.name.split(".")[0]
@@ -122,7 +123,8 @@ def read_bold_metadata(bold_file) -> dict:
             break
     metadata = {}
     for folder in reversed(dict.fromkeys(folders)):
-        for sidecar in sorted(folder.glob("*_bold.json")):
+        for sidecar in sorted(folder.glob("*_bold.json"),
+                              key=lambda path: (path.name.count("_"), path.name)):
             parts = sidecar.name[: -len("_bold.json")].split("_")
             if set(parts) <= entities:
                 metadata.update(_read_json(sidecar))
