@@ -11,6 +11,12 @@ from .conftest import REDUCED, REPO, snakemake
 pytestmark = pytest.mark.workflow
 
 
+def _job_counts(out: str) -> dict[str, int]:
+    """Jobs per rule from the job-stats table of a dry run's output."""
+    return {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}
+
+
 @pytest.mark.parametrize("configfile", [None, REDUCED], ids=["default", "reduced"])
 def test_dry_run_plans_every_stage(configfile, tmp_path):
     args = ["-n", "--config", f"output_dir={tmp_path}/results"]
@@ -47,8 +53,7 @@ def test_malformed_sleuth_file_stops_the_workflow_before_any_job(tmp_path):
 def test_default_dry_run_job_counts(tmp_path):
     out = snakemake("-n", "--config", f"output_dir={tmp_path}/results").stdout
     # 20 simulated participants x 2 runs; GLMs wait for the QC checkpoint.
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["preproc_anat"] == 20
     assert counts["preproc_bold"] == counts["preproc_qc"] == 40
     assert counts["preproc_qc_table"] == 1
@@ -88,11 +93,17 @@ def test_bad_cross_reference_stops_the_dry_run(tmp_path):
     assert "study.bids_dir is required" in result.stdout + result.stderr
 
 
-def _sessions_tree(root):
-    (root / "dataset_description.json").parent.mkdir(parents=True)
-    (root / "dataset_description.json").write_text('{"Name": "sessions", "BIDSVersion": "1.9.0"}')
+def _bids_root(root, name):
+    """A BIDS dataset folder with its description and the scores of sub-01 and sub-02."""
+    root.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(
+        f'{{"Name": "{name}", "BIDSVersion": "1.9.0"}}')
     (root / "participants.tsv").write_text(
         "participant_id\teq\taccuracy\nsub-01\t40\t60\nsub-02\t50\t70\n")
+
+
+def _sessions_tree(root):
+    _bids_root(root, "sessions")
     for sub in ("01", "02"):
         anat = root / f"sub-{sub}" / "ses-a" / "anat"
         anat.mkdir(parents=True)
@@ -113,8 +124,7 @@ def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
     config.write_text(f"study: {{source: bids, bids_dir: '{bids}', sessions: [b]}}\n")
     out = snakemake("-n", "--configfile", config, "--config",
                     f"output_dir={tmp_path}/results").stdout
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 2
     assert "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_space-" in out
     assert "ses-a_task" not in out.replace("ses-a_T1w", "")
@@ -129,10 +139,7 @@ def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
     inputs, the shared events files the first level's; without a filter the dry run stops
     at parse time naming a file and the config key."""
     bids = tmp_path / "bids"
-    (bids / "dataset_description.json").parent.mkdir(parents=True)
-    (bids / "dataset_description.json").write_text('{"Name": "acq", "BIDSVersion": "1.9.0"}')
-    (bids / "participants.tsv").write_text(
-        "participant_id\teq\taccuracy\nsub-01\t40\t60\nsub-02\t50\t70\n")
+    _bids_root(bids, "acq")
     for sub in ("01", "02"):
         (bids / f"sub-{sub}" / "anat").mkdir(parents=True)
         (bids / f"sub-{sub}" / "anat" / f"sub-{sub}_T1w.nii").write_text("")
@@ -153,8 +160,7 @@ def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
     config.write_text(f"study: {{source: bids, bids_dir: '{bids}', filters: {{acq: mb}}}}\n")
     out = snakemake("-n", "--configfile", config, "--config",
                     f"output_dir={tmp_path}/results").stdout
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = _job_counts(out)
     assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 4
     inputs = {path for line in out.splitlines() if line.strip().startswith("input:")
               for path in re.split(r"[,\s]+", line.strip()[len("input:"):]) if path}
