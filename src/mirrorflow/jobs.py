@@ -7,7 +7,7 @@ import gc
 import importlib
 from contextlib import contextmanager
 
-__all__ = ["frozen_gc", "settle_imports"]
+__all__ = ["cache_jitted", "frozen_gc", "settle_imports"]
 
 #: Freezes in force (:func:`frozen_gc` blocks and :func:`settle_imports`): the objects are
 #: unfrozen only when the last one ends.
@@ -52,3 +52,30 @@ def settle_imports(*modules: str) -> None:
         importlib.import_module(name)
     gc.freeze()
     _FROZEN += 1  # for the rest of the job: a frozen_gc block's end does not unfreeze
+
+
+def cache_jitted(*packages: str) -> int:
+    """Turn on numba's on-disk cache for the jitted functions of ``packages`` (of their
+    modules imported so far) that the package compiles without one; returns how many.
+
+    sparse (NiMARE's sparse arrays) jits its COO indexing without ``cache=True``, so each
+    process that indexes one compiles it again: the coordinate simulator spent 6-12 of its
+    job's seconds on it (on this 2-core machine, 11.6 s with the compile and 4.7 s with the
+    cache). Cached, the compiled code is kept beside the package's modules, or in numba's
+    cache folder (``NUMBA_CACHE_DIR``) where they are read-only, and compiled again when
+    their source changes, as numba does for ``cache=True``."""
+    import sys
+
+    from numba.core.caching import NullCache
+    from numba.core.dispatcher import Dispatcher
+
+    count = 0
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] not in packages:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, Dispatcher) and isinstance(value._cache, NullCache):
+                value.enable_caching()
+                count += 1
+    return count
+

@@ -36,6 +36,20 @@ __all__ = [
 #: is taken as already skull-stripped.
 MAX_BRAIN_LITRES = 2.5
 
+#: Schedule of every linear (rigid or affine) ANTs stage, coarse to fine: iterations per
+#: level, shrink factors and smoothing sigmas (voxels); each level stops early when it
+#: converges. As in ANTs' own quick protocol (antsRegistrationSyNQuick.sh: 1000x500x250x0),
+#: the full-resolution level is skipped: on the simulated study its ten iterations took
+#: 60% of a T1w-to-template affine (4.5 s with them, 1.8 s without) and two thirds of a
+#: BOLD-to-T1w rigid registration (3.1-3.5 s, 1.0-1.2 s), and the brain masks carried to
+#: the template with and without them overlap with a Dice of 0.9992-0.9995.
+LINEAR_SCHEDULE = {
+    "aff_iterations": (1000, 500, 250, 0),
+    "aff_shrink_factors": (6, 4, 2, 1),
+    "aff_smoothing_sigmas": (3, 2, 1, 0),
+}
+
+
 def _fname(in_file, suffix, cwd, ext=".nii") -> str:
     """Intermediate file name in ``cwd``; uncompressed NIfTI by default (gzip costs seconds
     per 4D series and the working directory is not kept for reading)."""
@@ -121,7 +135,8 @@ class SkullStrip(SimpleInterface):
                 str(templates / "tpl-MNI152NLin6Asym_res-02_desc-brain_mask.nii.gz"))
             moving = ants.image_read(resampled_file)
             _seed_ants(self.inputs.seed)
-            reg = ants.registration(fixed=head, moving=moving, type_of_transform="Affine")
+            reg = ants.registration(fixed=head, moving=moving, type_of_transform="Affine",
+                                    **LINEAR_SCHEDULE)
             mask = ants.apply_transforms(
                 fixed=moving, moving=brain_mask, transformlist=reg["invtransforms"],
                 whichtoinvert=[True], interpolator="nearestNeighbor",
@@ -171,8 +186,9 @@ class _RegInputSpec(BaseInterfaceInputSpec):
     transform = traits.Enum("Rigid", "Affine", "SyN", usedefault=True, desc="ANTs transform")
     seed = traits.Int(1, usedefault=True, desc="random seed of ANTs' metric sampling")
     linear_iterations = traits.List(
-        traits.Int, desc="iterations of the linear stage per level (shrink 6, 4, 2, 1); "
-        "empty: antspyx's defaults (2100, 1200, 1200, 10)")
+        traits.Int, list(LINEAR_SCHEDULE["aff_iterations"]), usedefault=True,
+        desc="iterations of the linear stage per level (shrink 6, 4, 2, 1; "
+        ":data:`LINEAR_SCHEDULE`); empty: antspyx's defaults (2100, 1200, 1200, 10)")
 
 
 class _RegOutputSpec(TraitedSpec):
@@ -194,8 +210,8 @@ class AntsRegistration(SimpleInterface):
         _seed_ants(self.inputs.seed)
         options = {}
         if self.inputs.linear_iterations:
-            options = dict(aff_iterations=tuple(self.inputs.linear_iterations),
-                           aff_shrink_factors=(6, 4, 2, 1), aff_smoothing_sigmas=(3, 2, 1, 0))
+            options = {**LINEAR_SCHEDULE,
+                       "aff_iterations": tuple(self.inputs.linear_iterations)}
         result = ants.registration(
             fixed=fixed, moving=moving, type_of_transform=self.inputs.transform, **options
         )

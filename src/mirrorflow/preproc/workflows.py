@@ -178,13 +178,9 @@ def init_bold_wf(
         mb.SliceTiming(tr=tr, slice_times=list(slice_times or []), slice_axis=slice_axis),
         name="slice_timing", mem_gb=mem_gb,
     )
-    # Six parameters between two images of one head: a shorter schedule than antspyx's
-    # default (2100, 1200, 1200, 10) converges to within a fraction of a voxel in a third
-    # of the time.
-    bold_to_t1w = pe.Node(
-        mf.AntsRegistration(transform="Rigid", seed=seed, linear_iterations=[300, 150, 75, 10]),
-        name="bold_to_t1w",
-    )
+    # Six parameters between two images of one head (the linear schedule of every
+    # registration here: interfaces.LINEAR_SCHEDULE).
+    bold_to_t1w = pe.Node(mf.AntsRegistration(transform="Rigid", seed=seed), name="bold_to_t1w")
     # ANTs order: template -> T1w (field), then T1w -> BOLD reference (rigid).
     merge_xfms = pe.Node(Merge(2, ravel_inputs=True), name="merge_transforms")
     resample = pe.Node(mb.ResampleToTemplate(), name="resample_to_template", mem_gb=mem_gb)
@@ -257,8 +253,8 @@ def anat_description(*, skull_strip, t1w_to_template) -> str:
         f"brain-extracted (mode {skull_strip}: the MNI152NLin6Asym brain mask brought back "
         "through an affine registration to its whole-head template) and the T1w brain was "
         f"registered to the MNI152 template shipped with nilearn ({t1w_to_template}) with "
-        f"ANTs (antspyx {ants.__version__}), the transforms composed into one displacement "
-        "field."
+        f"ANTs (antspyx {ants.__version__}; linear stages at 1/6, 1/4 and 1/2 resolution, "
+        "as in ANTs' quick protocol), the transforms composed into one displacement field."
     )
 
 

@@ -80,6 +80,9 @@ def simulate_coordinate_sets(
     )
     from nimare.generate import create_coordinate_dataset
 
+    from mirrorflow.jobs import cache_jitted
+
+    cache_jitted("sparse")  # NiMARE's simulator indexes sparse arrays: ~7 s compile a process
     root = np.random.SeedSequence(int(seed))
     children = root.spawn(len(categories))
     datasets, planted = {}, {}
