@@ -484,7 +484,7 @@ def check_inputs():
 
     keys = [(sub, ses, run) for sub in SUBJECTS for ses, run in INDEX.runs[sub]]
     if LAYOUT == "fmriprep":
-        bold = expand(FMRIPREP["bold"], zip, **RUN_PAIRS)
+        bold = [INDEX.fmriprep[key]["bold"] for key in keys]
     else:
         bold = [INDEX.bold[key] for key in keys]
     runs = [{"bold": b, "events": _events_file(*key)} for b, key in zip(bold, keys)]
@@ -513,6 +513,18 @@ def get_bold(wildcards):
     """The run's raw BOLD series, as the index found it (``.nii`` or ``.nii.gz``, with
     the acquisition that study.filters selects); the simulator's path otherwise."""
     return INDEX.bold.get(_run_key(wildcards)) or BOLD.format(**dict(wildcards.items()))
+
+
+def get_fmriprep(key):
+    """Input function of the run's fMRIPrep file ``key`` (bold, mask, confounds), as the
+    index found it (the confounds table under its release's name); the simulator's path
+    otherwise."""
+
+    def fmriprep_file(wildcards):
+        found = INDEX.fmriprep.get(_run_key(wildcards))
+        return found[key] if found else FMRIPREP[key].format(**dict(wildcards.items()))
+
+    return fmriprep_file
 
 
 def _events_file(sub, ses, run):

@@ -4,9 +4,9 @@
 
 rule preproc_import:
     input:
-        bold=FMRIPREP["bold"],
-        mask=FMRIPREP["mask"],
-        confounds=FMRIPREP["confounds"],
+        bold=get_fmriprep("bold"),
+        mask=get_fmriprep("mask"),
+        confounds=get_fmriprep("confounds"),
     output:
         **PREPROC,
         **PREPROC_SIDECARS,

@@ -129,6 +129,50 @@ def test_index_fmriprep_missing_confounds(tmp_path):
                        res="2")
 
 
+def test_index_fmriprep_before_20_2_names_its_confounds_regressors(tmp_path):
+    """fMRIPrep before 20.2 wrote desc-confounds_regressors.tsv (same columns): the index
+    takes it where desc-confounds_timeseries.tsv is absent, and names both when neither is
+    there."""
+    bids, deriv = _fmriprep(tmp_path)
+    func = deriv / "sub-02/ses-1/func"
+    (func / "sub-02_ses-1_task-faces_run-1_desc-confounds_timeseries.tsv").rename(
+        func / "sub-02_ses-1_task-faces_run-1_desc-confounds_regressors.tsv")
+    index = index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
+                           res="2")
+    stem = "sub-{0}/ses-1/func/sub-{0}_ses-1_task-faces_run-1"
+    assert index.fmriprep[("01", "1", "1")] == {
+        "bold": str(deriv / stem.format("01")) + "_space-MNI152NLin2009cAsym_res-2_desc-"
+        "preproc_bold.nii.gz",
+        "mask": str(deriv / stem.format("01")) + "_space-MNI152NLin2009cAsym_res-2_desc-"
+        "brain_mask.nii.gz",
+        "confounds": str(deriv / stem.format("01")) + "_desc-confounds_timeseries.tsv",
+    }
+    assert index.fmriprep[("02", "1", "1")]["confounds"] == \
+        str(deriv / stem.format("02")) + "_desc-confounds_regressors.tsv"
+    (func / "sub-02_ses-1_task-faces_run-1_desc-confounds_regressors.tsv").unlink()
+    with pytest.raises(InputDataError, match=r"run-1_desc-confounds_timeseries.tsv: file does "
+                       r"not exist \(nor sub-02_ses-1_task-faces_run-1_desc-confounds_"
+                       r"regressors.tsv, its name before fMRIPrep 20.2\)"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
+                       res="2")
+
+
+def test_index_fmriprep_names_the_spaces_and_resolutions_it_found(tmp_path):
+    """With fmriprep_res unset, res-2 series are other outputs; when nothing else matches,
+    the message lists what is there and the config keys that choose it."""
+    bids, deriv = _fmriprep(tmp_path)
+    with pytest.raises(InputDataError, match=r"no task-faces space-MNI152NLin2009cAsym "
+                       r"desc-preproc_bold runs found; found: space-MNI152NLin2009cAsym res-2, "
+                       r"space-T1w \(config study.fmriprep_space and study.fmriprep_res\)"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym")
+    with pytest.raises(InputDataError, match=r"sub-01: no task-faces space-MNI152NLin6Asym "
+                       r"preprocessed BOLD runs; found: space-MNI152NLin2009cAsym res-2"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin6Asym",
+                       subjects=["01"])
+    with pytest.raises(InputDataError, match=r"no task-rest desc-preproc_bold series at all"):
+        index_fmriprep(deriv, bids_dir=bids, task="rest", space="MNI152NLin6Asym")
+
+
 def _acquisitions(tmp_path, *, events=("",)):
     """One subject, two runs, each acquired twice (acq-fast, acq-slow); events files named
     with each of the ``events`` acquisition parts ("" inherits to both)."""

@@ -17,6 +17,12 @@ def _job_counts(out: str) -> dict[str, int]:
             if len(line.split()) == 2 and line.split()[1].isdigit()}
 
 
+def _inputs(out: str) -> set[str]:
+    """Every input path of the jobs a dry run lists."""
+    return {path for line in out.splitlines() if line.strip().startswith("input:")
+            for path in re.split(r"[,\s]+", line.strip()[len("input:"):]) if path}
+
+
 @pytest.mark.parametrize("configfile", [None, REDUCED], ids=["default", "reduced"])
 def test_dry_run_plans_every_stage(configfile, tmp_path):
     args = ["-n", "--config", f"output_dir={tmp_path}/results"]
@@ -162,8 +168,7 @@ def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
                     f"output_dir={tmp_path}/results").stdout
     counts = _job_counts(out)
     assert counts["preproc_anat"] == 2 and counts["preproc_bold"] == 4
-    inputs = {path for line in out.splitlines() if line.strip().startswith("input:")
-              for path in re.split(r"[,\s]+", line.strip()[len("input:"):]) if path}
+    inputs = _inputs(out)
     for sub in ("01", "02"):
         assert f"{bids}/sub-{sub}/anat/sub-{sub}_T1w.nii" in inputs
         for run in ("1", "2"):
@@ -175,6 +180,44 @@ def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
     assert "sub-01_task-imitation_run-2_space-" in out
     outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
     assert outputs and not any(str(bids) in line for line in outputs)
+
+
+def test_dry_run_on_fmriprep_derivatives_of_a_release_before_20_2(tmp_path):
+    """A user's fMRIPrep folder as a release before 20.2 wrote it: series at res-2 and the
+    confounds table named desc-confounds_regressors.tsv. Without fmriprep_res the dry run
+    stops naming the spaces and resolutions found; with it, each run's import reads the
+    table under its old name."""
+    bids, deriv = tmp_path / "bids", tmp_path / "fmriprep"
+    _bids_root(bids, "raw")
+    _bids_root(deriv, "fMRIPrep 20.1.3")
+    space = "space-MNI152NLin2009cAsym_res-2"
+    for sub in ("01", "02"):
+        (bids / f"sub-{sub}" / "func").mkdir(parents=True)
+        (bids / f"sub-{sub}" / "func" / f"sub-{sub}_task-imitation_run-1_events.tsv"
+         ).write_text("")
+        func = deriv / f"sub-{sub}" / "func"
+        func.mkdir(parents=True)
+        stem = f"sub-{sub}_task-imitation_run-1"
+        for name in (f"{space}_desc-preproc_bold.nii.gz", f"{space}_desc-brain_mask.nii.gz",
+                     "desc-confounds_regressors.tsv"):
+            (func / f"{stem}_{name}").write_text("")
+    study = f"source: fmriprep, bids_dir: '{bids}', fmriprep_dir: '{deriv}'"
+    config = tmp_path / "fmriprep.yaml"
+    config.write_text(f"study: {{{study}}}\n")
+    args = ("-n", "--configfile", config, "--config", f"output_dir={tmp_path}/results")
+    refused = snakemake(*args, check=False)
+    assert refused.returncode != 0
+    assert "desc-preproc_bold runs found; found: space-MNI152NLin2009cAsym res-2 (config " \
+        "study.fmriprep_space and study.fmriprep_res)" in refused.stdout + refused.stderr
+    config.write_text(f"study: {{{study}, fmriprep_res: '2'}}\n")
+    out = snakemake(*args).stdout
+    assert _job_counts(out)["preproc_import"] == 2
+    inputs = _inputs(out)
+    for sub in ("01", "02"):
+        func = f"{deriv}/sub-{sub}/func/sub-{sub}_task-imitation_run-1"
+        assert {f"{func}_{space}_desc-preproc_bold.nii.gz",
+                f"{func}_{space}_desc-brain_mask.nii.gz",
+                f"{func}_desc-confounds_regressors.tsv"} <= inputs
 
 
 def test_label_with_shell_characters_stops_the_dry_run(tmp_path):

@@ -35,13 +35,16 @@ class StudyIndex:
     ``runs[sub]`` lists ``(ses, run)`` pairs (``ses`` is None in datasets without
     sessions); ``t1w[sub]`` is the subject's T1w image, ``bold[(sub, ses, run)]`` and
     ``events[(sub, ses, run)]`` the run's BOLD series and events file as found (raw BIDS
-    only: ``.nii`` or ``.nii.gz``, other entities such as ``acq`` kept).
+    only: ``.nii`` or ``.nii.gz``, other entities such as ``acq`` kept);
+    ``fmriprep[(sub, ses, run)]`` the run's fMRIPrep files by key (``bold``, ``mask``,
+    ``confounds``: the table of its fMRIPrep release).
     """
 
     runs: dict[str, list[tuple[str | None, str]]]
     t1w: dict[str, str] = field(default_factory=dict)
     bold: dict[tuple, str] = field(default_factory=dict)
     events: dict[tuple, str] = field(default_factory=dict)
+    fmriprep: dict[tuple, dict[str, str]] = field(default_factory=dict)
 
     @property
     def has_sessions(self) -> bool:
@@ -72,6 +75,7 @@ def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIn
         t1w={sub: index.t1w[sub] for sub in chosen if sub in index.t1w},
         bold={key: path for key, path in index.bold.items() if key[0] in chosen},
         events={key: path for key, path in index.events.items() if key[0] in chosen},
+        fmriprep={key: files for key, files in index.fmriprep.items() if key[0] in chosen},
     )
     selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
     return selected
@@ -336,33 +340,66 @@ def index_fmriprep(
         pairs = []
         for ses in _session_folders(fmriprep_dir / f"sub-{sub}", sessions):
             func = _func_dir(fmriprep_dir, sub, ses)
-            found = [(s_, run) for s_, run, _ in _find_runs(
-                func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz",), extra=extra,
-                runs=wanted_runs)]
-            _companions(func, [
-                name
-                for _, run in found
-                for name in (
-                    bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
-                              desc="brain", suffix="mask"),
-                    bids_name(sub=sub, ses=ses, task=task, run=run, desc="confounds",
-                              suffix="timeseries", extension=".tsv"),
-                )
-            ])
+            found = _find_runs(func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz",),
+                               extra=extra, runs=wanted_runs)
+            present = {entry.name for entry in _scan(str(func))}
+            for _, run, bold in found:
+                mask = bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
+                                 desc="brain", suffix="mask")
+                _companions(func, [mask])
+                index.fmriprep[(sub, ses, run)] = {
+                    "bold": bold, "mask": str(func / mask),
+                    "confounds": _confounds_table(func, present, sub=sub, ses=ses, task=task,
+                                                  run=run),
+                }
             _companions(_func_dir(bids_dir, sub, ses),
-                        [_events_name(sub, ses, task, r) for _, r in found])
-            pairs += found
+                        [_events_name(sub, ses, task, r) for _, r, _ in found])
+            pairs += [(s_, run) for s_, run, _ in found]
         if not pairs:
             if subjects:
                 raise InputDataError(
-                    f"{fmriprep_dir / f'sub-{sub}'}: no task-{task} space-{space} preprocessed "
-                    "BOLD runs"
+                    f"{fmriprep_dir / f'sub-{sub}'}: no task-{task} space-{space}"
+                    + (f" res-{res}" if res is not None else "") + " preprocessed BOLD runs"
+                    + _outputs_found(fmriprep_dir / f"sub-{sub}", task)
                 )
             continue
         index.runs[sub] = pairs
     if not index.runs:
         raise InputDataError(
-            f"{fmriprep_dir}: no task-{task} space-{space} desc-preproc_bold runs found"
+            f"{fmriprep_dir}: no task-{task} space-{space}"
+            + (f" res-{res}" if res is not None else "") + " desc-preproc_bold runs found"
+            + _outputs_found(fmriprep_dir, task)
         )
     _mixed_sessions(index.runs, fmriprep_dir)
     return index
+
+
+#: fMRIPrep's confounds table of a run, newest name first: ``desc-confounds_timeseries``
+#: (fMRIPrep 20.2 and later) and ``desc-confounds_regressors`` (the releases before).
+CONFOUNDS_SUFFIXES = ("timeseries", "regressors")
+
+
+def _confounds_table(func: Path, present, *, sub, ses, task, run) -> str:
+    """The run's confounds table under the name of its fMRIPrep release."""
+    names = [bids_name(sub=sub, ses=ses, task=task, run=run, desc="confounds", suffix=suffix,
+                       extension=".tsv") for suffix in CONFOUNDS_SUFFIXES]
+    for name in names:
+        if name in present:
+            return str(func / name)
+    raise InputDataError(f"{func / names[0]}: file does not exist (nor {names[1]}, its name "
+                         "before fMRIPrep 20.2)")
+
+
+def _outputs_found(root: Path, task: str) -> str:
+    """``"; found: space-A res-2, space-B"``: the spaces (and resolutions) of the
+    ``desc-preproc_bold`` series of ``task`` under ``root``, to name in an error."""
+    found = set()
+    for path in root.rglob(f"*_task-{task}_*desc-preproc_bold.nii*"):
+        ents = _entities(path.name, "_bold" + path.name.split("_bold", 1)[1]) or {}
+        found.add(" ".join(f"{key}-{ents[key]}" for key in ("space", "cohort", "res")
+                           if key in ents))
+    found.discard("")
+    if not found:
+        return f"; no task-{task} desc-preproc_bold series at all"
+    return (f"; found: {', '.join(sorted(found))} (config study.fmriprep_space and "
+            "study.fmriprep_res)")
