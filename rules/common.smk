@@ -341,6 +341,43 @@ PARTICIPANT_COLUMNS = sorted(
 )
 
 
+# A user's participants.tsv is read when the workflow is parsed, so a dry run sees it: a
+# score that is neither a number nor n/a stops the workflow there; an n/a score leaves its
+# participant out of the regressions and the correlation that read that column, and only
+# those. (The simulator writes complete scores, and with a default storage provider the
+# table is in the bucket: there the jobs check it.)
+if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
+    SCORES = None
+else:
+    from mirrorflow.io.validate import check_participants  # pandas: user datasets only
+
+    SCORES = check_participants(
+        PARTICIPANTS, columns=PARTICIPANT_COLUMNS, subjects=SUBJECTS, missing=True
+    )
+
+
+def scored(subjects, columns):
+    """``(kept, left_out)``: the ``subjects`` with a score in every one of ``columns``,
+    and ``{"sub-<label>": [columns without a score]}`` for the others."""
+    if SCORES is None or not columns:
+        return list(subjects), {}
+    kept, left_out = [], {}
+    for sub in subjects:
+        row = SCORES.loc[f"sub-{sub}", list(columns)]
+        if row.notna().all():
+            kept.append(sub)
+        else:
+            left_out[f"sub-{sub}"] = [c for c in columns if row.isna()[c]]
+    return kept, left_out
+
+
+def model_columns(spec):
+    """participants.tsv columns of a group model: a regression's covariate and nuisance."""
+    if spec["kind"] != "regression":
+        return []
+    return [spec["covariate"], *spec.get("nuisance", [])]
+
+
 def sidecar(path):
     """The JSON sidecar of a data file template (declared, so storage plugins carry it)."""
     return str(sidecar_path(path))
@@ -494,6 +531,7 @@ def check_inputs():
         participants=PARTICIPANTS,
         columns=PARTICIPANT_COLUMNS,
         subjects=SUBJECTS,
+        missing_scores=True,
         conditions=config["firstlevel"]["conditions"],
         n_jobs=workflow.cores or 1,
     )
@@ -625,10 +663,30 @@ def get_group_model(wildcards):
     return GROUP_MODELS[(wildcards.contrast, wildcards.model)]
 
 
+def get_model_subjects(wildcards):
+    """Included subjects that enter the wildcards' group model: for a regression, those
+    with every score it reads."""
+    model = get_group_model(wildcards)
+    return scored(get_included_subjects(), model_columns(model))[0]
+
+
+def get_model_left_out(wildcards):
+    """Included subjects a regression leaves out for want of a score, with the columns."""
+    model = get_group_model(wildcards)
+    return scored(get_included_subjects(), model_columns(model))[1]
+
+
+def get_behaviour_subjects(wildcards):
+    """Included subjects with both scores of the behavioural correlation."""
+    columns = [config["behaviour"]["x"], config["behaviour"]["y"]]
+    return scored(get_included_subjects(), columns)[0]
+
+
 def get_group_maps(wildcards):
-    """First-level effect maps of the included subjects that enter the wildcards' group
-    model, contrast after contrast (a paired model: all first maps, then all second)."""
-    subjects = get_included_subjects()
+    """First-level effect maps of the subjects that enter the wildcards' group model
+    (:func:`get_model_subjects`), contrast after contrast (a paired model: all first
+    maps, then all second)."""
+    subjects = get_model_subjects(wildcards)
     return [
         FIRSTLEVEL_MAP.format(sub=sub, contrast=contrast, stat="effect")
         for contrast in get_group_model(wildcards)["contrasts"]

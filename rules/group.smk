@@ -38,7 +38,8 @@ rule group_model:
     container:
         config["containers"]["group"]
     params:
-        subjects=get_included_subjects,
+        subjects=get_model_subjects,
+        left_out=get_model_left_out,
         spec=get_group_model,
     script:
         "../workflow/scripts/group_model.py"
@@ -62,7 +63,7 @@ rule group_null:
     container:
         config["containers"]["group"]
     params:
-        subjects=get_included_subjects,
+        subjects=get_model_subjects,
         spec=get_group_model,
         inference=INFERENCE_NULL,
     script:
@@ -100,7 +101,7 @@ rule group_threshold:
     container:
         config["containers"]["group"]
     params:
-        subjects=get_included_subjects,
+        subjects=get_model_subjects,
         spec=get_group_model,
         inference=INFERENCE_THRESHOLD,
         atlas=config["group"]["atlas"],
@@ -152,6 +153,6 @@ rule group_behaviour:
         config["containers"]["group"]
     params:
         **config["behaviour"],
-        subjects=get_included_subjects,
+        subjects=get_behaviour_subjects,
     script:
         "../workflow/scripts/group_behaviour.py"

@@ -123,6 +123,19 @@ def test_check_participants_problems(tmp_path, text, message):
         check_participants(_participants(tmp_path, text), columns=["eq"])
 
 
+def test_check_participants_with_missing_scores_allowed(tmp_path):
+    """``missing``: n/a and empty cells are missing scores (NaN); other text is refused."""
+    path = _participants(tmp_path, "participant_id\teq\tacc\nsub-01\t40\tn/a\n"
+                                   "sub-02\t\t7\nsub-03\t50\t8\n")
+    table = check_participants(path, columns=["eq", "acc"], missing=True)
+    assert table["eq"].isna().tolist() == [False, True, False]
+    assert table["acc"].isna().tolist() == [True, False, False]
+    path = _participants(tmp_path, "participant_id\teq\nsub-01\thigh\nsub-02\tn/a\n")
+    with pytest.raises(InputDataError, match=r"'eq' has non-numeric values \(n/a marks a "
+                       r"missing score\) for \['sub-01'\]"):
+        check_participants(path, columns=["eq"], missing=True)
+
+
 def test_check_participants_absent_subject(tmp_path):
     path = _participants(tmp_path, "participant_id\teq\nsub-01\t40\n")
     with pytest.raises(InputDataError, match=r"no row for \['sub-09'\]"):

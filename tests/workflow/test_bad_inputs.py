@@ -4,8 +4,8 @@ Every case starts from a small valid raw BIDS study (the simulator's, three part
 one run each), breaks one thing, and runs the whole workflow. Each must stop with a
 non-zero exit code and one message that names the file (or config key) and the problem,
 before any heavy job: either while Snakefile is parsed (labels, selection, config schema,
-coordinate files) or when the run starts, before its first job (Snakefile's onstart:
-image headers and completeness, events against their runs, participants' scores). No job
+coordinate files, participants' scores) or when the run starts, before its first job
+(Snakefile's onstart: image headers and completeness, events against their runs). No job
 starts and nothing is written.
 """
 
@@ -132,11 +132,9 @@ CASES = [
     ("participants-without-accuracy", "participants.tsv",
      edit_participants(lambda t: t.drop(columns="accuracy")), "",
      ["participants.tsv", "missing column(s) ['accuracy']"]),
-    ("nan-score", "participants.tsv", edit_participants(_set("eq", 1, "n/a")), "",
-     ["participants.tsv", "column 'eq' has missing or non-numeric values for ['sub-02']"]),
     ("non-numeric-score", "participants.tsv", edit_participants(_set("accuracy", 2, "high")),
-     "", ["participants.tsv",
-          "column 'accuracy' has missing or non-numeric values for ['sub-03']"]),
+     "", ["participants.tsv", "column 'accuracy' has non-numeric values (n/a marks a "
+          "missing score) for ['sub-03']"]),
     ("duplicate-participant", "participants.tsv", edit_participants(_duplicate_first), "",
      ["participants.tsv", "duplicate participant ids ['sub-01']"]),
     ("subject-not-in-dataset", None, None, "study: {{subjects: ['01', '09']}}\n",

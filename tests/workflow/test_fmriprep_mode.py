@@ -6,9 +6,12 @@ workflow imports, smooths, QCs, fits and runs the group stage, first for seven p
 then with the eighth added (only its jobs and the group stage run). A run killed in the
 middle of the first level resumes to the same outputs, and a second run on the same folder
 is locked out meanwhile. Then the FD threshold is lowered: the runs above it are excluded
-(with the reason written out), and only the jobs that depend on the exclusion rerun.
+(with the reason written out), and only the jobs that depend on the exclusion rerun. The
+same files read as a user's fMRIPrep dataset, with a score missing (n/a), leave that
+participant out of the models that read the score only.
 """
 
+import json
 import os
 import re
 import shutil
@@ -234,3 +237,48 @@ def test_lower_fd_threshold_excludes_runs_and_reruns_only_their_dependants(study
     # Paired rows: sub-<label>_mismatch, then sub-<label>_imitate.
     rows = [s.removeprefix("sub-").split("_")[0] for s in design["map"]]
     assert rows == kept + kept
+
+
+def test_missing_score_leaves_its_participant_out_of_what_reads_it(study, tmp_path):
+    """The simulated study read as a user's fMRIPrep dataset (study.source: fmriprep; five
+    participants, one run each), with sub-03's EQ score n/a in a scores table kept outside
+    the dataset (study.participants): the EQ regression and the EQ-accuracy correlation
+    leave sub-03 out and say so; the one-sample map keeps it. A score that is not a number
+    stops the dry run, naming the table, the column and the participant."""
+    sim = study.out / "sourcedata" / "simulated"
+    scores = pd.read_csv(sim / "bids" / "participants.tsv", sep="\t", dtype=str)
+    scores.loc[scores["participant_id"] == "sub-03", "eq"] = "high"
+    table = tmp_path / "scores.tsv"
+    scores.to_csv(table, sep="\t", index=False)
+    out = tmp_path / "results"
+    config = tmp_path / "user.yaml"
+    config.write_text(
+        f"study: {{source: fmriprep, bids_dir: '{sim / 'bids'}', fmriprep_dir: "
+        f"'{sim / 'fmriprep'}', fmriprep_space: MNI152NLin2009aSym, fmriprep_res: '4', "
+        f"participants: '{table}', subjects: ['01', '02', '03', '04', '05'], runs: ['1']}}\n")
+    model = "task-imitation_space-MNI152NLin2009aSym_res-4_contrast-imitate_model-{}_stat-z"
+    targets = [f"{out}/group/{model.format(m)}_statmap.nii.gz" for m in ("eq", "onesample")]
+    targets.append(f"{out}/group/behaviour/desc-eqXaccuracy_correlation.json")
+    args = (*targets, "--configfile", REDUCED, FMRIPREP, config, "--config",
+            f"output_dir={out}")
+    refused = snakemake("-n", *args, check=False)
+    assert refused.returncode != 0
+    assert (f"{table}: column 'eq' has non-numeric values (n/a marks a missing score) for "
+            "['sub-03']") in refused.stdout + refused.stderr
+    scores.loc[scores["participant_id"] == "sub-03", "eq"] = "n/a"
+    scores.to_csv(table, sep="\t", index=False)
+    snakemake(*args, "--cores", "2")
+
+    def design(name):
+        return pd.read_csv(out / "group" / f"task-imitation_contrast-imitate_model-{name}"
+                           "_design.tsv", sep="\t", dtype=str)["map"].tolist()
+
+    assert design("eq") == ["sub-01", "sub-02", "sub-04", "sub-05"]
+    assert design("onesample") == ["sub-01", "sub-02", "sub-03", "sub-04", "sub-05"]
+    sidecar = json.loads((out / "group" / f"{model.format('eq')}_statmap.json").read_text())
+    assert sidecar["ParticipantsLeftOut"] == {"sub-03": ["eq"]}
+    assert ", 4 participants," in sidecar["Description"]
+    assert sidecar["Description"].endswith(" Left out for want of a score: sub-03 (eq).")
+    correlation = json.loads(
+        (out / "group" / "behaviour" / "desc-eqXaccuracy_correlation.json").read_text())
+    assert correlation["n"] == 4

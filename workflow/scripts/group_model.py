@@ -19,11 +19,15 @@ z_img, design, column, methods = group_model(
     mask_img=snakemake.input.mask,
     participants_file=snakemake.input.participants,
 )
+left_out = dict(snakemake.params.left_out)
+if left_out:  # participants.tsv has n/a for a score the regression reads
+    methods += " Left out for want of a score: " + "; ".join(
+        f"{sub} ({', '.join(columns)})" for sub, columns in left_out.items()) + "."
 save_float_image(z_img, snakemake.output.z)
 write_sidecar(
     snakemake.output.z,
     {"Sources": list(snakemake.input.maps), "Description": methods, "TestedColumn": column,
-     "Model": snakemake.params.spec},
+     "Model": snakemake.params.spec, "ParticipantsLeftOut": left_out},
 )
 if snakemake.params.spec["kind"] != "paired":  # rows are participants
     design = design.set_axis([f"sub-{s}" for s in design.index])

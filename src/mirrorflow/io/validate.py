@@ -210,21 +210,24 @@ def check_events(events_file, *, conditions, run_duration: float | None = None) 
     return table
 
 
-def check_participants(participants_file, *, columns, subjects=None) -> pd.DataFrame:
+def check_participants(participants_file, *, columns, subjects=None,
+                       missing: bool = False) -> pd.DataFrame:
     """participants.tsv with unique ids and numeric, complete values in ``columns``.
 
     Returns the table indexed by ``participant_id``; with ``subjects`` (labels without
-    ``sub-``), only their rows, in that order, each of which must exist.
+    ``sub-``), only their rows, in that order, each of which must exist. With ``missing``,
+    a score may be missing (``n/a`` or empty: NaN in the table), but not anything else
+    that is not a number.
     """
     participants_file = Path(participants_file)
     if not participants_file.exists():
         raise InputDataError(f"{participants_file}: file does not exist")
     table = pd.read_csv(participants_file, sep="\t", dtype={"participant_id": str}, na_values="n/a")
     needed = ["participant_id", *columns]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
+    absent = [c for c in needed if c not in table.columns]
+    if absent:
         raise InputDataError(
-            f"{participants_file}: missing column(s) {missing}; found {list(table.columns)}"
+            f"{participants_file}: missing column(s) {absent}; found {list(table.columns)}"
         )
     duplicated = table["participant_id"][table["participant_id"].duplicated()].tolist()
     if duplicated:
@@ -233,11 +236,15 @@ def check_participants(participants_file, *, columns, subjects=None) -> pd.DataF
         table = table[table["participant_id"].isin([f"sub-{s}" for s in subjects])]
     for column in columns:
         values = pd.to_numeric(table[column], errors="coerce")
-        bad = table["participant_id"][values.isna()].tolist()
-        if bad:
+        bad = values.isna()
+        if missing:
+            bad &= table[column].notna()  # n/a and empty cells are read as NaN
+        if bad.any():
             raise InputDataError(
-                f"{participants_file}: column '{column}' has missing or non-numeric values "
-                f"for {bad}"
+                f"{participants_file}: column '{column}' has "
+                + ("non-numeric values (n/a marks a missing score)" if missing
+                   else "missing or non-numeric values")
+                + f" for {table['participant_id'][bad].tolist()}"
             )
         table[column] = values
     table = table.set_index("participant_id")
@@ -266,14 +273,14 @@ def _check_anat(path) -> list[dict]:
 
 
 def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=None,
-                    conditions=(), n_jobs: int = 1) -> dict:
+                    missing_scores: bool = False, conditions=(), n_jobs: int = 1) -> dict:
     """Check every input of the study before any heavy job; return the files checked.
 
     ``runs``: dicts with ``bold`` (a 4D series, complete: see :func:`check_complete`,
     with a TR that agrees with the header) and optionally ``events`` (known trial types,
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
-    ``participants``: participants.tsv, whose ``columns`` must be numeric and complete for
-    ``subjects`` (labels), with unique ids. Only headers, tables and gzip trailers are
+    ``participants``: participants.tsv, whose ``columns`` must be numeric (or, with
+    ``missing_scores``, n/a) for ``subjects`` (labels), with unique ids. Only headers, tables and gzip trailers are
     read, in ``n_jobs`` threads: about 4 ms per run on one core. Every problem is reported:
     one :class:`InputDataError` with a line per bad file, each naming it and the problem.
     """
@@ -288,7 +295,7 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
 
     if participants is not None:
         guarded(lambda: check_participants(participants, columns=list(columns),
-                                           subjects=subjects))
+                                           subjects=subjects, missing=missing_scores))
         if Path(participants).exists():
             files.append({"path": str(participants)})
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
