@@ -1,6 +1,7 @@
 """Indexing raw BIDS and fMRIPrep trees: selection, sessions, labels, companions."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,51 @@ def _fmriprep(tmp_path, res="2"):
                f"{stem}_{space}_desc-brain_mask.nii.gz", f"{stem}_desc-confounds_timeseries.tsv",
                f"{stem}_space-T1w_desc-preproc_bold.nii.gz")
     return bids, deriv
+
+
+def _annex(root: Path) -> list[Path]:
+    """Every file of ``root`` replaced by a symbolic link into ``.git/annex/objects``, as a
+    DataLad or git-annex clone holds them; returns the links."""
+    links = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts):
+        key = root / ".git" / "annex" / "objects" / path.name / path.name
+        key.parent.mkdir(parents=True)
+        path.rename(key)
+        path.symlink_to(os.path.relpath(key, path.parent))  # relative, as git-annex links
+        links.append(path)
+    return links
+
+
+def test_index_annexed_dataset_and_a_broken_link(tmp_path):
+    """A DataLad/git-annex clone (files are symbolic links into the annex) is indexed as
+    it is, by the links' own paths; a link whose content was not fetched stops the index
+    naming it, whether it is a BOLD series, a T1w image, an events file or an fMRIPrep
+    confounds table."""
+    root = _tree(tmp_path, sessions=("1",), runs=("1",))
+    links = _annex(root)
+    index = index_bids(root, task="faces")
+    assert index.bold[("01", "1", "1")] == \
+        str(root / "sub-01/ses-1/func/sub-01_ses-1_task-faces_run-1_bold.nii.gz")
+    assert all(Path(p).is_symlink() for p in [*index.bold.values(), *index.t1w.values()])
+    assert len(links) == 7  # description, and per subject a T1w, a series, its events
+    for name in ("sub-02/ses-1/func/sub-02_ses-1_task-faces_run-1_bold.nii.gz",
+                 "sub-02/ses-1/anat/sub-02_ses-1_T1w.nii.gz",
+                 "sub-02/ses-1/func/sub-02_ses-1_task-faces_run-1_events.tsv"):
+        target = (root / name).resolve()
+        target.rename(target.with_name("away"))
+        with pytest.raises(InputDataError, match=rf"{root / name}: broken symbolic link \(its "
+                           r"target .* does not exist; in a DataLad dataset, fetch the content "
+                           r"with `datalad get`\)"):
+            index_bids(root, task="faces")
+        target.with_name("away").rename(target)
+    bids, deriv = _fmriprep(tmp_path / "fmriprep-case")
+    confounds = deriv / "sub-01/ses-1/func/sub-01_ses-1_task-faces_run-1_desc-confounds_" \
+        "timeseries.tsv"
+    confounds.unlink()
+    confounds.symlink_to(tmp_path / "not-fetched")
+    with pytest.raises(InputDataError, match=rf"{confounds}: broken symbolic link"):
+        index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
+                       res="2")
 
 
 def test_index_fmriprep(tmp_path):

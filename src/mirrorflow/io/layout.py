@@ -89,6 +89,19 @@ def _scan(folder: str) -> list[os.DirEntry]:
         return []
 
 
+def _readable(path: str) -> str:
+    """``path``, if its content is there: a broken symbolic link (a DataLad or git-annex
+    file whose content was not fetched) is an error naming it."""
+    if not os.path.exists(path):  # follows links
+        if os.path.islink(path):
+            raise InputDataError(
+                f"{path}: broken symbolic link (its target {os.readlink(path)} does not "
+                "exist; in a DataLad dataset, fetch the content with `datalad get`)"
+            )
+        raise InputDataError(f"{path}: file does not exist")
+    return path
+
+
 def _entities(name: str, suffix: str) -> dict[str, str] | None:
     """Entities of a file name ``<key-value>_..._<suffix>``; None if it is not one."""
     if not name.endswith(suffix):
@@ -226,6 +239,7 @@ def _companions(func_dir: Path, names) -> None:
     for name in names:
         if name not in present:
             raise InputDataError(f"{func_dir / name}: file does not exist")
+        _readable(str(func_dir / name))
 
 
 def _events_name(sub, ses, task, run) -> str:
@@ -278,9 +292,10 @@ def index_bids(
                 func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz", "_bold.nii"),
                 extra={}, runs=wanted_runs, filters=filters,
             ):
-                index.bold[(sub, ses_, run)] = path
+                index.bold[(sub, ses_, run)] = _readable(path)
                 if events:
-                    index.events[(sub, ses_, run)] = _find_events(func, path, task=task)
+                    index.events[(sub, ses_, run)] = _readable(
+                        _find_events(func, path, task=task))
                 pairs.append((ses_, run))
         if not pairs:
             if subjects:
@@ -288,7 +303,7 @@ def index_bids(
                                      + _filtered(filters))
             continue
         index.runs[sub] = pairs
-        index.t1w[sub] = _find_t1w(bids_dir, sub)
+        index.t1w[sub] = _readable(_find_t1w(bids_dir, sub))
     if not index.runs:
         raise InputDataError(f"{bids_dir}: no task-{task} BOLD runs found" + _filtered(filters))
     _mixed_sessions(index.runs, bids_dir)
@@ -348,7 +363,7 @@ def index_fmriprep(
                                  desc="brain", suffix="mask")
                 _companions(func, [mask])
                 index.fmriprep[(sub, ses, run)] = {
-                    "bold": bold, "mask": str(func / mask),
+                    "bold": _readable(bold), "mask": str(func / mask),
                     "confounds": _confounds_table(func, present, sub=sub, ses=ses, task=task,
                                                   run=run),
                 }
@@ -385,7 +400,7 @@ def _confounds_table(func: Path, present, *, sub, ses, task, run) -> str:
                        extension=".tsv") for suffix in CONFOUNDS_SUFFIXES]
     for name in names:
         if name in present:
-            return str(func / name)
+            return _readable(str(func / name))
     raise InputDataError(f"{func / names[0]}: file does not exist (nor {names[1]}, its name "
                          "before fMRIPrep 20.2)")
 
