@@ -553,6 +553,18 @@ def get_bold(wildcards):
     return INDEX.bold.get(_run_key(wildcards)) or BOLD.format(**dict(wildcards.items()))
 
 
+def get_bold_sidecars(wildcards):
+    """The JSON sidecars that apply to the run's series by BIDS inheritance (dataset,
+    subject, session and run level), as job inputs: a changed value reruns the run's
+    preprocessing or import and what depends on it (the simulated study: the sidecars the
+    simulator writes)."""
+    if SIMULATED and LAYOUT == "raw":
+        return [f"{BIDS_DIR}/task-{TASK}_bold.json", sidecar(get_bold(wildcards))]
+    if SIMULATED:
+        return [sidecar(FMRIPREP["bold"].format(**dict(wildcards.items())))]
+    return INDEX.sidecars.get(_run_key(wildcards), [])
+
+
 def get_fmriprep(key):
     """Input function of the run's fMRIPrep file ``key`` (bold, mask, confounds), as the
     index found it (the confounds table under its release's name); the simulator's path

@@ -7,6 +7,7 @@ rule preproc_import:
         bold=get_fmriprep("bold"),
         mask=get_fmriprep("mask"),
         confounds=get_fmriprep("confounds"),
+        sidecars=get_bold_sidecars,
     output:
         **PREPROC,
         **PREPROC_SIDECARS,

@@ -30,6 +30,7 @@ rule preproc_anat:
 rule preproc_bold:
     input:
         bold=get_bold,
+        sidecars=get_bold_sidecars,
         t1w_brain=ANAT["brain"],
         xfm=ANAT["xfm"],
         t1w_mask_std=ANAT["mask_std"],

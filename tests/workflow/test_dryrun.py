@@ -123,9 +123,16 @@ def _sessions_tree(root):
 
 def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
     """Sessions become a wildcard of every per-run path; nothing is planned inside the
-    input dataset (no rule may write there)."""
+    input dataset (no rule may write there). The BOLD sidecars a run inherits, at the
+    dataset, subject and session levels, are inputs of its preprocessing (a changed
+    value reruns it); those of other tasks or sessions are not."""
     bids = tmp_path / "bids"
     _sessions_tree(bids)
+    for name in ("task-imitation_bold.json", "task-rest_bold.json",
+                 "sub-01/sub-01_task-imitation_bold.json",
+                 "sub-01/ses-a/sub-01_ses-a_task-imitation_bold.json",
+                 "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_bold.json"):
+        (bids / name).write_text("{}")
     config = tmp_path / "sessions.yaml"
     config.write_text(f"study: {{source: bids, bids_dir: '{bids}', sessions: [b]}}\n")
     out = snakemake("-n", "--configfile", config, "--config",
@@ -136,6 +143,10 @@ def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
     assert "ses-a_task" not in out.replace("ses-a_T1w", "")
     outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
     assert outputs and not any(str(bids) in line for line in outputs)
+    sidecars = {p for p in _inputs(out) if p.startswith(str(bids)) and p.endswith(".json")}
+    assert sidecars == {str(bids / name) for name in (
+        "task-imitation_bold.json", "sub-01/sub-01_task-imitation_bold.json",
+        "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_bold.json")}
 
 
 def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):

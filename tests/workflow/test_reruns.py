@@ -10,6 +10,7 @@ real runs in test_fmriprep_mode.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -171,6 +172,27 @@ def test_changed_events_table_reruns_that_subjects_first_level_and_the_group(run
     # other subject, not the behavioural correlation, nothing of the meta-analysis.
     assert jobs == {"firstlevel_glm": 1, "group_mask": 1, "group_model": 4, "group_null": 8,
                     "group_threshold": 4, "group_overlap": 1}
+
+
+@pytest.mark.parametrize("sidecar, runs", [
+    ("task-imitation_bold.json", N_SUBJECTS),  # the dataset level: every run inherits it
+    ("sub-03/func/sub-03_task-imitation_run-1_bold.json", 1),
+], ids=["dataset-level", "run-level"])
+def test_changed_bold_sidecar_reruns_the_runs_that_inherit_it(run, tmp_path, sidecar, runs):
+    """Every sidecar a run inherits (BIDS inheritance) is an input of its preprocessing: a
+    changed value reruns those runs, their QC and the QC table (the first level and group
+    wait for the checkpoint); no T1w, no other run, nothing of the meta-analysis."""
+    def edit(path):
+        metadata = json.loads(path.read_text())
+        metadata["Instructions"] = "edited"
+        path.write_text(json.dumps(metadata))
+
+    with edited(run / "sourcedata/simulated/bids" / sidecar, edit):
+        jobs = results(planned(run, tmp_path))
+    assert jobs["preproc_bold"] == jobs["preproc_qc"] == runs
+    assert jobs["preproc_qc_table"] == 1
+    assert not {"simulate_study", "preproc_anat"} & set(jobs)
+    assert not META & set(jobs)
 
 
 @pytest.mark.parametrize("script, rules", [

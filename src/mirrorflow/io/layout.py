@@ -37,7 +37,8 @@ class StudyIndex:
     ``events[(sub, ses, run)]`` the run's BOLD series and events file as found (raw BIDS
     only: ``.nii`` or ``.nii.gz``, other entities such as ``acq`` kept);
     ``fmriprep[(sub, ses, run)]`` the run's fMRIPrep files by key (``bold``, ``mask``,
-    ``confounds``: the table of its fMRIPrep release).
+    ``confounds``: the table of its fMRIPrep release); ``sidecars[(sub, ses, run)]`` the
+    JSON sidecars that apply to the run's series (:func:`bold_sidecars`).
     """
 
     runs: dict[str, list[tuple[str | None, str]]]
@@ -45,6 +46,7 @@ class StudyIndex:
     bold: dict[tuple, str] = field(default_factory=dict)
     events: dict[tuple, str] = field(default_factory=dict)
     fmriprep: dict[tuple, dict[str, str]] = field(default_factory=dict)
+    sidecars: dict[tuple, list[str]] = field(default_factory=dict)
 
     @property
     def has_sessions(self) -> bool:
@@ -76,6 +78,7 @@ def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIn
         bold={key: path for key, path in index.bold.items() if key[0] in chosen},
         events={key: path for key, path in index.events.items() if key[0] in chosen},
         fmriprep={key: files for key, files in index.fmriprep.items() if key[0] in chosen},
+        sidecars={key: files for key, files in index.sidecars.items() if key[0] in chosen},
     )
     selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
     return selected
@@ -100,6 +103,28 @@ def _readable(path: str) -> str:
             )
         raise InputDataError(f"{path}: file does not exist")
     return path
+
+
+def bold_sidecars(bold_file) -> list[str]:
+    """The JSON sidecars of a BOLD series by the BIDS inheritance principle, in the order
+    they merge: from the dataset root (the first folder up with a
+    dataset_description.json) down to the series' folder, and within a folder the less
+    specific (fewer entities) first. A sidecar applies when its entities are all the
+    series' own (``task-<label>_bold.json`` at the root, the run's own beside it)."""
+    bold_file = Path(bold_file)
+    entities = set(bold_file.name.split(".")[0].split("_")[:-1])
+    folders = [bold_file.parent]
+    for parent in bold_file.parents:
+        folders.append(parent)
+        if (parent / "dataset_description.json").exists() or parent == parent.parent:
+            break
+    found = []
+    for folder in reversed(dict.fromkeys(folders)):
+        names = [entry.name for entry in _scan(str(folder)) if entry.name.endswith("_bold.json")]
+        for name in sorted(names, key=lambda name: (name.count("_"), name)):
+            if set(name[: -len("_bold.json")].split("_")) <= entities:
+                found.append(_readable(str(folder / name)))
+    return found
 
 
 def _entities(name: str, suffix: str) -> dict[str, str] | None:
@@ -293,6 +318,7 @@ def index_bids(
                 extra={}, runs=wanted_runs, filters=filters,
             ):
                 index.bold[(sub, ses_, run)] = _readable(path)
+                index.sidecars[(sub, ses_, run)] = bold_sidecars(path)
                 if events:
                     index.events[(sub, ses_, run)] = _readable(
                         _find_events(func, path, task=task))
@@ -362,6 +388,7 @@ def index_fmriprep(
                 mask = bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
                                  desc="brain", suffix="mask")
                 _companions(func, [mask])
+                index.sidecars[(sub, ses, run)] = bold_sidecars(bold)
                 index.fmriprep[(sub, ses, run)] = {
                     "bold": _readable(bold), "mask": str(func / mask),
                     "confounds": _confounds_table(func, present, sub=sub, ses=ses, task=task,

@@ -106,28 +106,14 @@ def _read_json(path: Path) -> dict:
 
 
 def read_bold_metadata(bold_file) -> dict:
-    """Metadata of a BOLD file by the BIDS inheritance principle (a simple form).
+    """Metadata of a BOLD file by the BIDS inheritance principle: its sidecars
+    (:func:`mirrorflow.io.layout.bold_sidecars`) merged from the dataset root down, the
+    deepest and, within a folder, the most specific (most entities) winning."""
+    from mirrorflow.io.layout import bold_sidecars
 
-    Sidecars from the dataset root down to the file's folder whose entities are a subset
-    of the file's (``task-<label>_bold.json`` at the root, then the file's own sidecar)
-    are merged, the deepest and, within a folder, the most specific (most entities)
-    winning.
-    """
-    bold_file = Path(bold_file)
-    name = bold_file.name.split(".")[0]
-    entities = set(name.split("_")[:-1])
-    folders = [bold_file.parent]
-    for parent in bold_file.parents:
-        folders.append(parent)
-        if (parent / "dataset_description.json").exists() or parent == parent.parent:
-            break
     metadata = {}
-    for folder in reversed(dict.fromkeys(folders)):
-        for sidecar in sorted(folder.glob("*_bold.json"),
-                              key=lambda path: (path.name.count("_"), path.name)):
-            parts = sidecar.name[: -len("_bold.json")].split("_")
-            if set(parts) <= entities:
-                metadata.update(_read_json(sidecar))
+    for sidecar in bold_sidecars(bold_file):
+        metadata.update(_read_json(Path(sidecar)))
     return metadata
 
 
