@@ -259,8 +259,10 @@ def _find_events(func_dir: Path, bold_path: str, *, task) -> str:
     return best[1]
 
 
-def _companions(func_dir: Path, names) -> None:
-    present = {entry.name for entry in _scan(str(func_dir))}
+def _companions(func_dir: Path, names, present=None) -> None:
+    """Each of ``names`` is a readable file in ``func_dir`` (``present``: its listing,
+    when the caller has it)."""
+    present = present if present is not None else {e.name for e in _scan(str(func_dir))}
     for name in names:
         if name not in present:
             raise InputDataError(f"{func_dir / name}: file does not exist")
@@ -376,6 +378,7 @@ def index_fmriprep(
     if res is not None:
         extra["res"] = check_label(res, what="fMRIPrep resolution")
     wanted_runs = {check_label(r, what="run") for r in runs}
+    wanted = f"task-{task} space-{space}" + (f" res-{res}" if res is not None else "")
     index = StudyIndex(runs={})
     for sub in _subject_folders(fmriprep_dir, subjects):
         pairs = []
@@ -387,7 +390,7 @@ def index_fmriprep(
             for _, run, bold in found:
                 mask = bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
                                  desc="brain", suffix="mask")
-                _companions(func, [mask])
+                _companions(func, [mask], present)
                 index.sidecars[(sub, ses, run)] = bold_sidecars(bold)
                 index.fmriprep[(sub, ses, run)] = {
                     "bold": _readable(bold), "mask": str(func / mask),
@@ -400,18 +403,14 @@ def index_fmriprep(
         if not pairs:
             if subjects:
                 raise InputDataError(
-                    f"{fmriprep_dir / f'sub-{sub}'}: no task-{task} space-{space}"
-                    + (f" res-{res}" if res is not None else "") + " preprocessed BOLD runs"
+                    f"{fmriprep_dir / f'sub-{sub}'}: no {wanted} preprocessed BOLD runs"
                     + _outputs_found(fmriprep_dir / f"sub-{sub}", task)
                 )
             continue
         index.runs[sub] = pairs
     if not index.runs:
-        raise InputDataError(
-            f"{fmriprep_dir}: no task-{task} space-{space}"
-            + (f" res-{res}" if res is not None else "") + " desc-preproc_bold runs found"
-            + _outputs_found(fmriprep_dir, task)
-        )
+        raise InputDataError(f"{fmriprep_dir}: no {wanted} desc-preproc_bold runs found"
+                             + _outputs_found(fmriprep_dir, task))
     _mixed_sessions(index.runs, fmriprep_dir)
     return index
 
