@@ -78,4 +78,3 @@ def cache_jitted(*packages: str) -> int:
                 value.enable_caching()
                 count += 1
     return count
-

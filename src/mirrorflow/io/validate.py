@@ -266,9 +266,10 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
     with a TR that agrees with the header) and optionally ``events`` (known trial types,
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
     ``participants``: participants.tsv, whose ``columns`` must be numeric (or, with
-    ``missing_scores``, n/a) for ``subjects`` (labels), with unique ids. Only headers, tables and gzip trailers are
-    read, in ``n_jobs`` threads: about 4 ms per run on one core. Every problem is reported:
-    one :class:`InputDataError` with a line per bad file, each naming it and the problem.
+    ``missing_scores``, n/a) for ``subjects`` (labels), with unique ids. Only headers,
+    tables and gzip trailers are read, in ``n_jobs`` threads: about 4 ms per run on one
+    core. Every problem is reported: one :class:`InputDataError` with a line per bad file,
+    each naming it and the problem.
     """
     problems, files = [], []
 
