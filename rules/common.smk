@@ -511,8 +511,9 @@ MACM_NULL = f"{OUT}/macm/nulls/meta-macm_shard-{{shard}}_null.npz"
 # ------------------------------------------------------------------ input functions
 def check_inputs():
     """Check every input of the study before the first job (onstart; not in dry runs):
-    images (header, completeness, 4D, TR), events against their run, and the scores in
-    participants.tsv. One InputDataError lists every bad file; the run stops with it.
+    images (header, completeness, 4D, TR) and events against their run (the scores in
+    participants.tsv were checked at parse: SCORES). One InputDataError lists every bad
+    file; the run stops with it.
     The simulated study is valid by construction; with a default storage provider the
     files are in the bucket, and each job checks its own."""
     if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
@@ -528,10 +529,6 @@ def check_inputs():
     checked = validate_inputs(
         runs=runs,
         t1w=[INDEX.t1w[sub] for sub in SUBJECTS] if LAYOUT == "raw" else [],
-        participants=PARTICIPANTS,
-        columns=PARTICIPANT_COLUMNS,
-        subjects=SUBJECTS,
-        missing_scores=True,
         conditions=config["firstlevel"]["conditions"],
         n_jobs=workflow.cores or 1,
     )
@@ -561,7 +558,7 @@ def get_bold_sidecars(wildcards):
     if SIMULATED and LAYOUT == "raw":
         return [f"{BIDS_DIR}/task-{TASK}_bold.json", sidecar(get_bold(wildcards))]
     if SIMULATED:
-        return [sidecar(FMRIPREP["bold"].format(**dict(wildcards.items())))]
+        return [sidecar(get_fmriprep("bold")(wildcards))]
     return INDEX.sidecars.get(_run_key(wildcards), [])
 
 

@@ -259,17 +259,16 @@ def _check_anat(path) -> list[dict]:
 
 
 def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=None,
-                    missing_scores: bool = False, conditions=(), n_jobs: int = 1) -> dict:
+                    conditions=(), n_jobs: int = 1) -> dict:
     """Check every input of the study before any heavy job; return the files checked.
 
     ``runs``: dicts with ``bold`` (a 4D series, complete: see :func:`check_complete`,
     with a TR that agrees with the header) and optionally ``events`` (known trial types,
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
-    ``participants``: participants.tsv, whose ``columns`` must be numeric (or, with
-    ``missing_scores``, n/a) for ``subjects`` (labels), with unique ids. Only headers,
-    tables and gzip trailers are read, in ``n_jobs`` threads: about 4 ms per run on one
-    core. Every problem is reported: one :class:`InputDataError` with a line per bad file,
-    each naming it and the problem.
+    ``participants``: participants.tsv, whose ``columns`` must be numeric and complete for
+    ``subjects`` (labels), with unique ids. Only headers, tables and gzip trailers are
+    read, in ``n_jobs`` threads: about 4 ms per run on one core. Every problem is reported:
+    one :class:`InputDataError` with a line per bad file, each naming it and the problem.
     """
     problems, files = [], []
 
@@ -282,7 +281,7 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
 
     if participants is not None:
         guarded(lambda: check_participants(participants, columns=list(columns),
-                                           subjects=subjects, missing=missing_scores))
+                                           subjects=subjects))
         if Path(participants).exists():
             files.append({"path": str(participants)})
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
