@@ -61,14 +61,16 @@ else:
         subjects=_study["subjects"],
         sessions=_study["sessions"],
         runs=_study["runs"],
+        filters=_study["filters"],
     )
     if LAYOUT == "raw":
-        INDEX = index_bids(BIDS_DIR, filters=_study["filters"], **_selection)
+        INDEX = index_bids(BIDS_DIR, **_selection)
     else:
         INDEX = index_fmriprep(
             FMRIPREP_DIR,
             bids_dir=BIDS_DIR,
             space=FMRIPREP_SPACE,
+            cohort=_study["fmriprep_cohort"],
             res=FMRIPREP_RES,
             **_selection,
         )

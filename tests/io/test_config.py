@@ -106,3 +106,21 @@ def test_meta_category_schema_and_reserved_labels(config):
     validate(bad, str(CONFIG / "config.schema.yaml"))
     with pytest.raises(ConfigError, match="meta.categories.conjunction: 'conjunction' names"):
         check_config(bad)
+
+
+def test_index_labels_written_as_yaml_integers(config):
+    """``runs: [1]``, ``filters: {echo: 2}`` and ``fmriprep_res: 2`` are what users write:
+    the schema takes them and check_config makes them labels; a negative index or a
+    subject label written as a number (its leading zeros lost) is refused."""
+    study = config["study"]
+    study.update(runs=[1, "02"], filters={"echo": 2, "acq": "mb"}, fmriprep_res=2,
+                 fmriprep_cohort=1)
+    validate(config, str(CONFIG / "config.schema.yaml"))
+    check_config(config)
+    assert (study["runs"], study["filters"], study["fmriprep_res"], study["fmriprep_cohort"]) \
+        == (["1", "02"], {"echo": "2", "acq": "mb"}, "2", "1")
+    for key, value in (("runs", [-1]), ("subjects", [1])):
+        bad = copy.deepcopy(config)
+        bad["study"][key] = value
+        with pytest.raises(WorkflowError, match="study"):
+            validate(bad, str(CONFIG / "config.schema.yaml"))

@@ -87,7 +87,31 @@ def test_index_unsupported_entity_and_missing_run(tmp_path):
         index_bids(root, task="faces")
     root = _tree(tmp_path / "b", sessions=("1",), subjects=("01",))
     _touch(root, "sub-01/ses-1/func/sub-01_ses-1_task-faces_bold.nii.gz")
-    with pytest.raises(InputDataError, match="without a run entity"):
+    with pytest.raises(InputDataError, match=r"task-faces_run-1_bold.nii.gz: a second file "
+                       r"for run 1 beside .*task-faces_bold.nii.gz \(a series named without "
+                       r"run- is run 1\); keep one"):
+        index_bids(root, task="faces")
+
+
+def test_single_run_task_named_without_run_entity(tmp_path):
+    """A task with one run, named without run- as most public datasets name it, is run 1;
+    its events file is found by the BIDS inheritance principle, here at the dataset root
+    (the nearest level with an applicable events file wins)."""
+    root = tmp_path / "bids"
+    _touch(root, "dataset_description.json")
+    for sub in ("01", "02"):
+        _touch(root, f"sub-{sub}/anat/sub-{sub}_T1w.nii.gz",
+               f"sub-{sub}/func/sub-{sub}_task-faces_bold.nii.gz")
+    _touch(root, "task-faces_events.tsv", "sub-02/func/sub-02_task-faces_events.tsv")
+    index = index_bids(root, task="faces")
+    assert index.runs == {"01": [(None, "1")], "02": [(None, "1")]}
+    assert index.bold[("01", None, "1")] == str(root / "sub-01/func/sub-01_task-faces_bold.nii.gz")
+    assert index.events == {("01", None, "1"): str(root / "task-faces_events.tsv"),
+                            ("02", None, "1"): str(root / "sub-02/func/sub-02_task-faces_events.tsv")}
+    assert index_bids(root, task="faces", runs=[1]).runs == index.runs  # a YAML integer
+    (root / "task-faces_events.tsv").unlink()
+    with pytest.raises(InputDataError, match=r"sub-01/func/sub-01_task-faces_events.tsv: file "
+                                             "does not exist"):
         index_bids(root, task="faces")
 
 
@@ -209,7 +233,8 @@ def test_index_fmriprep_names_the_spaces_and_resolutions_it_found(tmp_path):
     bids, deriv = _fmriprep(tmp_path)
     with pytest.raises(InputDataError, match=r"no task-faces space-MNI152NLin2009cAsym "
                        r"desc-preproc_bold runs found; found: space-MNI152NLin2009cAsym res-2, "
-                       r"space-T1w \(config study.fmriprep_space and study.fmriprep_res\)"):
+                       r"space-T1w \(config study.fmriprep_space, study.fmriprep_cohort and "
+                       r"study.fmriprep_res\)"):
         index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym")
     with pytest.raises(InputDataError, match=r"sub-01: no task-faces space-MNI152NLin6Asym "
                        r"preprocessed BOLD runs; found: space-MNI152NLin2009cAsym res-2"):
@@ -273,3 +298,43 @@ def test_uncompressed_bold_and_two_files_for_one_run(tmp_path):
     with pytest.raises(InputDataError, match=r"run-1_bold.nii.gz: a second file for run 1 "
                        r"beside .*run-1_bold.nii;"):
         index_bids(root, task="faces")
+
+
+def test_fmriprep_outputs_of_a_single_run_task_with_acquisitions_and_cohorts(tmp_path):
+    """fMRIPrep keeps the raw entities: a series named without run- is run 1 with its mask
+    and confounds named the same way; study.filters select an acquisition (acq-slow); a
+    cohort is selected like a resolution (a series of another cohort is another output);
+    events come from the raw dataset by inheritance, as for raw runs."""
+    bids = tmp_path / "bids"
+    _touch(bids, "dataset_description.json", "sub-01/func/sub-01_task-faces_events.tsv")
+    deriv = tmp_path / "fmriprep"
+    _touch(deriv, "dataset_description.json")
+    func = deriv / "sub-01/func"
+    for acq in ("fast", "slow"):
+        for cohort in ("1", "2"):
+            space = f"space-MNIPediatricAsym_cohort-{cohort}_res-2"
+            stem = f"sub-01/func/sub-01_task-faces_acq-{acq}"
+            _touch(deriv, f"{stem}_{space}_desc-preproc_bold.nii.gz",
+                   f"{stem}_{space}_desc-brain_mask.nii.gz")
+        _touch(deriv, f"sub-01/func/sub-01_task-faces_acq-{acq}_desc-confounds_timeseries.tsv")
+    select = dict(bids_dir=bids, task="faces", space="MNIPediatricAsym", res="2")
+    with pytest.raises(InputDataError, match=r"entities \['acq'\] tell acquisitions apart"):
+        index_fmriprep(deriv, **select, cohort="1")
+    with pytest.raises(InputDataError, match=r"no task-faces space-MNIPediatricAsym res-2 "
+                       r"desc-preproc_bold runs found that study.filters \{'acq': 'slow'\} "
+                       r"select; found: space-MNIPediatricAsym cohort-1 res-2, "
+                       r"space-MNIPediatricAsym cohort-2 res-2"):
+        index_fmriprep(deriv, **select, filters={"acq": "slow"})
+    index = index_fmriprep(deriv, **select, cohort=2, filters={"acq": "slow"})
+    assert index.runs == {"01": [(None, "1")]}
+    stem = str(func / "sub-01_task-faces_acq-slow")
+    assert index.fmriprep[("01", None, "1")] == {
+        "bold": f"{stem}_space-MNIPediatricAsym_cohort-2_res-2_desc-preproc_bold.nii.gz",
+        "mask": f"{stem}_space-MNIPediatricAsym_cohort-2_res-2_desc-brain_mask.nii.gz",
+        "confounds": f"{stem}_desc-confounds_timeseries.tsv",
+    }
+    assert index.events[("01", None, "1")] == str(bids / "sub-01/func/sub-01_task-faces_events.tsv")
+    (bids / "sub-01/func/sub-01_task-faces_events.tsv").unlink()
+    with pytest.raises(InputDataError, match=r"bids/sub-01/func/sub-01_task-faces_acq-slow_events"
+                       r".tsv: file does not exist"):
+        index_fmriprep(deriv, **select, cohort=2, filters={"acq": "slow"})

@@ -193,6 +193,31 @@ def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
     assert outputs and not any(str(bids) in line for line in outputs)
 
 
+def test_dry_run_on_a_single_run_task_named_without_run_entity(tmp_path):
+    """Most public datasets name a task's only run without run-: each is run 1 (the
+    derivatives say run-1; ``runs: [1]``, a YAML integer, selects it), and its events file
+    is inherited from the dataset root. The series are the preprocessing inputs; nothing
+    is planned in the dataset."""
+    bids = tmp_path / "bids"
+    _bids_root(bids, "single run")
+    (bids / "task-imitation_events.tsv").write_text("")
+    for sub in ("01", "02"):
+        for folder, name in (("anat", "T1w.nii.gz"), ("func", "task-imitation_bold.nii.gz")):
+            (bids / f"sub-{sub}" / folder).mkdir(parents=True, exist_ok=True)
+            (bids / f"sub-{sub}" / folder / f"sub-{sub}_{name}").write_text("")
+    config = tmp_path / "single.yaml"
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}', runs: [1]}}\n")
+    out = snakemake("-n", "--configfile", config, "--config",
+                    f"output_dir={tmp_path}/results").stdout
+    assert _job_counts(out)["preproc_bold"] == 2
+    inputs = _inputs(out)
+    for sub in ("01", "02"):
+        assert f"{bids}/sub-{sub}/func/sub-{sub}_task-imitation_bold.nii.gz" in inputs
+        assert f"sub-{sub}/func/sub-{sub}_task-imitation_run-1_space-" in out
+    outputs = [line for line in out.splitlines() if line.strip().startswith("output:")]
+    assert outputs and not any(str(bids) in line for line in outputs)
+
+
 def test_dry_run_on_fmriprep_derivatives_of_a_release_before_20_2(tmp_path):
     """A user's fMRIPrep folder as a release before 20.2 wrote it: series at res-2 and the
     confounds table named desc-confounds_regressors.tsv. Without fmriprep_res the dry run
@@ -219,8 +244,9 @@ def test_dry_run_on_fmriprep_derivatives_of_a_release_before_20_2(tmp_path):
     refused = snakemake(*args, check=False)
     assert refused.returncode != 0
     assert "desc-preproc_bold runs found; found: space-MNI152NLin2009cAsym res-2 (config " \
-        "study.fmriprep_space and study.fmriprep_res)" in refused.stdout + refused.stderr
-    config.write_text(f"study: {{{study}, fmriprep_res: '2'}}\n")
+        "study.fmriprep_space, study.fmriprep_cohort and study.fmriprep_res)" \
+        in refused.stdout + refused.stderr
+    config.write_text(f"study: {{{study}, fmriprep_res: 2}}\n")  # a YAML integer
     out = snakemake(*args).stdout
     assert _job_counts(out)["preproc_import"] == 2
     inputs = _inputs(out)

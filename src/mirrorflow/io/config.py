@@ -43,8 +43,16 @@ def unknown_conditions(expression: str, conditions) -> list[str]:
 
 
 def check_config(config: dict) -> None:
-    """Raise :class:`ConfigError` for references between keys that the schema cannot check."""
+    """Raise :class:`ConfigError` for references between keys that the schema cannot check.
+
+    BIDS labels that YAML may read as integers (``runs: [1]``, ``filters: {echo: 2}``,
+    ``fmriprep_res: 2``) are made strings here, in place."""
     study = config["study"]
+    study["runs"] = [str(run) for run in study["runs"]]
+    study["filters"] = {key: str(value) for key, value in study["filters"].items()}
+    for key in ("fmriprep_cohort", "fmriprep_res"):
+        if study.get(key) is not None:
+            study[key] = str(study[key])
     if study["source"] in ("bids", "fmriprep") and not study.get("bids_dir"):
         raise ConfigError(
             f"study.bids_dir is required when study.source is '{study['source']}' (raw BIDS "

@@ -15,14 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.io.bids import bids_name, check_label
+from mirrorflow.io.bids import check_label
 
-__all__ = ["FILTER_ENTITIES", "StudyIndex", "index_bids", "index_fmriprep"]
+__all__ = ["FILTER_ENTITIES", "NO_RUN", "StudyIndex", "index_bids", "index_fmriprep"]
 
-#: Entities of raw BOLD file names that tell acquisitions of one run apart; config
+#: Entities of BOLD file names that tell acquisitions of one run apart; config
 #: ``study.filters`` selects one value of each (in the spirit of fMRIPrep's
 #: ``--bids-filter-file``).
 FILTER_ENTITIES = ("acq", "ce", "dir", "rec", "echo")
+#: The run label of a series named without ``run-`` (a task with one run, as most public
+#: datasets name it): the derivatives call it run-1, and their sidecars' ``Sources`` name
+#: the file.
+NO_RUN = "1"
+#: Entities that fMRIPrep adds to a raw series' name: the other outputs of a run differ in
+#: them, and its confounds table and the raw events file do not carry them.
+DERIVED_ENTITIES = ("space", "cohort", "res", "desc")
 
 _LABEL = r"[A-Za-z0-9]+"
 _ENTITY = re.compile(rf"^(?P<key>[a-z]+)-(?P<value>{_LABEL})$")
@@ -105,6 +112,24 @@ def _readable(path: str) -> str:
     return path
 
 
+def _names(folder: Path, listings: dict) -> list[str]:
+    """What ``folder`` holds, listed once per index (``listings``: the index's cache)."""
+    if folder not in listings:
+        listings[folder] = sorted(entry.name for entry in _scan(str(folder)))
+    return listings[folder]
+
+
+def _levels(folder: Path, listings: dict) -> list[Path]:
+    """``folder`` and the folders above it up to the dataset root (the first with a
+    dataset_description.json), nearest first: the levels of BIDS inheritance."""
+    levels = [folder]
+    for parent in folder.parents:
+        levels.append(parent)
+        if "dataset_description.json" in _names(parent, listings) or parent == parent.parent:
+            break
+    return levels
+
+
 def bold_sidecars(bold_file, listings: dict | None = None) -> list[str]:
     """The JSON sidecars of a BOLD series by the BIDS inheritance principle, in the order
     they merge: from the dataset root (the first folder up with a
@@ -116,28 +141,15 @@ def bold_sidecars(bold_file, listings: dict | None = None) -> list[str]:
     dataset root and subject folders are the same for all their runs: without it, each run
     lists the root again, 85% of indexing 1,000 subjects)."""
     listings = {} if listings is None else listings
-
-    def listing(folder: Path) -> tuple[bool, list[str]]:
-        """(holds dataset_description.json, its ``*_bold.json`` names in merge order)."""
-        if folder not in listings:
-            names = [entry.name for entry in _scan(str(folder))]
-            listings[folder] = ("dataset_description.json" in names, sorted(
-                (name for name in names if name.endswith("_bold.json")),
-                key=lambda name: (name.count("_"), name)))
-        return listings[folder]
-
     bold_file = Path(bold_file)
     entities = set(bold_file.name.split(".")[0].split("_")[:-1])
-    folders = [bold_file.parent]
-    for parent in bold_file.parents:
-        folders.append(parent)
-        if listing(parent)[0] or parent == parent.parent:
-            break
     return [
         _readable(str(folder / name))
-        for folder in reversed(dict.fromkeys(folders))
-        for name in listing(folder)[1]
-        if set(name[: -len("_bold.json")].split("_")) <= entities
+        for folder in reversed(_levels(bold_file.parent, listings))
+        for name in sorted(
+            (name for name in _names(folder, listings) if name.endswith("_bold.json")
+             and set(name[: -len("_bold.json")].split("_")) <= entities),
+            key=lambda name: (name.count("_"), name))
     ]
 
 
@@ -162,7 +174,7 @@ def _bold_entities(name: str) -> dict[str, str]:
 
 def _select(found, wanted, *, what, where):
     """``found`` restricted to ``wanted`` (all if empty); every wanted label must exist."""
-    wanted = [check_label(value, what=what) for value in wanted]
+    wanted = [check_label(str(value), what=what) for value in wanted]
     if not wanted:
         return sorted(found)
     absent = sorted(set(wanted) - set(found))
@@ -201,14 +213,16 @@ def _find_runs(func_dir: Path, *, sub, ses, task, suffixes, extra, runs,
                filters=None) -> list[tuple]:
     """(ses, run, path) of the ``suffixes`` files of ``task`` in ``func_dir``, by run.
 
-    ``extra`` entities (fMRIPrep's space, res, desc) must match; files with other values of
-    them are other outputs and are skipped. ``filters`` (raw BIDS: ``study.filters``)
-    select one acquisition: a file must carry each filtered entity with its value. A file
-    of the task without a run entity, with entities the workflow does not model, or two
+    ``extra`` entities (fMRIPrep's space, cohort, res, desc) must match; files with other
+    values of them, or with a cohort or res that ``extra`` does not name, are other outputs
+    and are skipped. ``filters`` (``study.filters``) select one acquisition: a file must
+    carry each filtered entity with its value. A file without a run entity is run
+    :data:`NO_RUN`. A file of the task with entities the workflow does not model, or two
     files left for one run, is an error.
     """
     filters = dict(filters or {})
-    required = {"sub", "task", "run", *extra, *(["ses"] if ses else [])}
+    required = {"sub", "task", *extra, *(["ses"] if ses else [])}
+    outputs = {"res", "cohort"} if extra else set()  # other outputs of the same run
     found = {}
     for entry in _scan(str(func_dir)):
         if f"_task-{task}_" not in entry.name:
@@ -219,8 +233,8 @@ def _find_runs(func_dir: Path, *, sub, ses, task, suffixes, extra, runs,
             continue
         if any(ents.get(key) != value for key, value in filters.items()):
             continue  # another acquisition than the one study.filters selects
-        unknown = set(ents) - required - {"res", "ses"} - set(filters)
-        if unknown & set(FILTER_ENTITIES) and not extra:
+        unknown = set(ents) - required - outputs - {"run", "ses"} - set(filters)
+        if unknown & set(FILTER_ENTITIES):
             raise InputDataError(
                 f"{func_dir / entry.name}: entities {sorted(unknown)} tell acquisitions "
                 "apart; select one in config study.filters (keys "
@@ -230,52 +244,59 @@ def _find_runs(func_dir: Path, *, sub, ses, task, suffixes, extra, runs,
         if unknown:
             raise InputDataError(
                 f"{func_dir / entry.name}: entities {sorted(unknown)} are not supported (only "
-                "sub, ses, task, run"
-                + (f" and the study.filters entities {', '.join(FILTER_ENTITIES)}"
-                   if not extra else "")
-                + "); select one acquisition per run"
+                f"sub, ses, task, run and the study.filters entities "
+                f"{', '.join(FILTER_ENTITIES)}); select one acquisition per run"
             )
-        core = set(ents) - set(filters)
-        if core != required:
-            if "run" not in core and core | {"run"} == required:
-                raise InputDataError(
-                    f"{func_dir / entry.name}: files without a run entity are not supported; "
-                    "name them with run-<label>"
-                )
-            continue  # e.g. another res of the same space
+        if set(ents) - set(filters) - {"run"} != required:
+            continue  # e.g. another res or cohort of the same space
         if ents["sub"] != sub or ents.get("ses") != ses:
             raise InputDataError(f"{func_dir / entry.name}: entities disagree with its folder")
-        if runs and ents["run"] not in runs:
+        run = ents.get("run", NO_RUN)
+        if runs and run not in runs:
             continue
         path = str(func_dir / entry.name)
-        if ents["run"] in found:
-            first, second = sorted([found[ents["run"]], path])
+        if run in found:
+            first, second = sorted([found[run], path])
             raise InputDataError(
-                f"{second}: a second file for run {ents['run']} beside {first}; keep one, or "
-                f"select one in config study.filters (keys {', '.join(FILTER_ENTITIES)})"
+                f"{second}: a second file for run {run} beside {first}"
+                + (f" (a series named without run- is run {NO_RUN})"
+                   if any("_run-" not in Path(x).name for x in (first, second)) else "")
+                + "; keep one, or select one in config study.filters (keys "
+                f"{', '.join(FILTER_ENTITIES)})"
             )
-        found[ents["run"]] = path
+        found[run] = path
     return [(ses, run, found[run]) for run in sorted(found)]
 
 
-def _find_events(func_dir: Path, bold_path: str, *, task) -> str:
-    """The events file of a raw BOLD run by the BIDS inheritance principle, within its
-    folder: the most specific ``*_events.tsv`` whose entities all appear, with the same
-    values, in the BOLD file's name."""
-    name = Path(bold_path).name
-    bold = _bold_entities(name)
-    best = None
-    for entry in _scan(str(func_dir)):
-        ents = _entities(entry.name, "_events.tsv")
-        if ents is None or ents.get("task") != task:
-            continue
-        if all(bold.get(key) == value for key, value in ents.items()):
-            if best is None or len(ents) > best[0]:
-                best = (len(ents), str(func_dir / entry.name))
-    if best is None:
-        expected = name.split("_bold", 1)[0] + "_events.tsv"
-        raise InputDataError(f"{func_dir / expected}: file does not exist")
-    return best[1]
+def _raw_stem(name: str) -> str:
+    """The entities of a BOLD file name without those fMRIPrep adds
+    (:data:`DERIVED_ENTITIES`): ``sub-01_task-x_run-1`` of
+    ``sub-01_task-x_run-1_space-MNI152NLin2009cAsym_desc-preproc_bold.nii.gz``."""
+    return "_".join(part for part in name.split("_bold", 1)[0].split("_")
+                    if part.split("-", 1)[0] not in DERIVED_ENTITIES)
+
+
+def _find_events(func_dir: Path, bold_name: str, *, task, listings: dict | None = None
+                 ) -> str:
+    """The events file of a BOLD run by the BIDS inheritance principle: from the run's raw
+    ``func_dir`` up to the dataset root, the nearest level that holds an ``*_events.tsv``
+    whose entities all appear, with the same values, in the BOLD file's name (fMRIPrep's
+    own entities are ignored); within one level, the most specific."""
+    listings = {} if listings is None else listings
+    bold = _bold_entities(bold_name)
+    for folder in _levels(func_dir, listings):
+        best = None
+        for name in _names(folder, listings):
+            ents = _entities(name, "_events.tsv")
+            if ents is None or ents.get("task") != task:
+                continue
+            if all(bold.get(key) == value for key, value in ents.items()):
+                if best is None or len(ents) > best[0]:
+                    best = (len(ents), str(folder / name))
+        if best is not None:
+            return _readable(best[1])
+    raise InputDataError(f"{func_dir / (_raw_stem(bold_name) + '_events.tsv')}: file does "
+                         "not exist")
 
 
 def _companions(func_dir: Path, names, present=None) -> None:
@@ -286,10 +307,6 @@ def _companions(func_dir: Path, names, present=None) -> None:
         if name not in present:
             raise InputDataError(f"{func_dir / name}: file does not exist")
         _readable(str(func_dir / name))
-
-
-def _events_name(sub, ses, task, run) -> str:
-    return bids_name(sub=sub, ses=ses, task=task, run=run, suffix="events", extension=".tsv")
 
 
 def _check_dataset(root: Path, what: str) -> None:
@@ -321,16 +338,11 @@ def index_bids(
     bids_dir = Path(bids_dir)
     _check_dataset(bids_dir, "BIDS dataset")
     check_label(task, what="task")
-    filters = {key: check_label(value, what=f"study.filters {key}")
-               for key, value in (filters or {}).items()}
-    bad = sorted(set(filters) - set(FILTER_ENTITIES))
-    if bad:
-        raise ConfigError(f"study.filters: entities {bad} cannot be filtered (only "
-                          f"{', '.join(FILTER_ENTITIES)})")
-    wanted_runs = {check_label(r, what="run") for r in runs}
+    filters = _check_filters(filters)
+    wanted_runs = {check_label(str(r), what="run") for r in runs}
     selected_subjects = _subject_folders(bids_dir, subjects)
     index = StudyIndex(runs={})
-    listings = {}  # folder listings for bold_sidecars, shared by the runs
+    listings = {}  # folder listings for sidecars and events, shared by the runs
     for sub in selected_subjects:
         pairs = []
         for ses in _session_folders(bids_dir / f"sub-{sub}", sessions):
@@ -342,8 +354,8 @@ def index_bids(
                 index.bold[(sub, ses_, run)] = _readable(path)
                 index.sidecars[(sub, ses_, run)] = bold_sidecars(path, listings)
                 if events:
-                    index.events[(sub, ses_, run)] = _readable(
-                        _find_events(func, path, task=task))
+                    index.events[(sub, ses_, run)] = _find_events(
+                        func, Path(path).name, task=task, listings=listings)
                 pairs.append((ses_, run))
         if not pairs:
             if subjects:
@@ -356,6 +368,18 @@ def index_bids(
         raise InputDataError(f"{bids_dir}: no task-{task} BOLD runs found" + _filtered(filters))
     _mixed_sessions(index.runs, bids_dir)
     return index
+
+
+def _check_filters(filters) -> dict[str, str]:
+    """``study.filters``, each key a :data:`FILTER_ENTITIES` entity and each value a label
+    (an integer index, e.g. ``echo: 2``, is its label)."""
+    filters = {key: check_label(str(value), what=f"study.filters {key}")
+               for key, value in (filters or {}).items()}
+    bad = sorted(set(filters) - set(FILTER_ENTITIES))
+    if bad:
+        raise ConfigError(f"study.filters: entities {bad} cannot be filtered (only "
+                          f"{', '.join(FILTER_ENTITIES)})")
+    return filters
 
 
 def _filtered(filters) -> str:
@@ -381,57 +405,61 @@ def _find_t1w(bids_dir: Path, sub: str) -> str:
 
 
 def index_fmriprep(
-    fmriprep_dir, *, bids_dir, task: str, space: str, res=None, subjects=(), sessions=(),
-    runs=(),
+    fmriprep_dir, *, bids_dir, task: str, space: str, res=None, cohort=None, subjects=(),
+    sessions=(), runs=(), filters=None,
 ) -> StudyIndex:
-    """Index fMRIPrep's ``desc-preproc_bold`` runs of ``task`` in ``space`` (and ``res``).
+    """Index fMRIPrep's ``desc-preproc_bold`` runs of ``task`` in ``space`` (and ``cohort``
+    and ``res``; a series with a cohort or res not asked for is another output).
 
-    Each run must have its brain mask and confounds table beside it, and its events file in
-    the raw dataset ``bids_dir``.
+    ``filters`` select one acquisition of each run as in :func:`index_bids` (fMRIPrep keeps
+    the raw entities). Each run must have its brain mask and confounds table beside it, and
+    its events file in the raw dataset ``bids_dir`` (BIDS inheritance, as raw runs).
     """
     fmriprep_dir, bids_dir = Path(fmriprep_dir), Path(bids_dir)
     _check_dataset(fmriprep_dir, "derivatives dataset")
     _check_dataset(bids_dir, "BIDS dataset")
     check_label(task, what="task")
     check_label(space, what="fMRIPrep space")
+    filters = _check_filters(filters)
     extra = {"space": space, "desc": "preproc"}
-    if res is not None:
-        extra["res"] = check_label(res, what="fMRIPrep resolution")
-    wanted_runs = {check_label(r, what="run") for r in runs}
-    wanted = f"task-{task} space-{space}" + (f" res-{res}" if res is not None else "")
+    for key, value, what in (("cohort", cohort, "cohort"), ("res", res, "resolution")):
+        if value is not None:
+            extra[key] = check_label(str(value), what=f"fMRIPrep {what}")
+    wanted_runs = {check_label(str(r), what="run") for r in runs}
+    wanted = " ".join([f"task-{task}", *(f"{key}-{extra[key]}" for key in
+                                         ("space", "cohort", "res") if key in extra)])
     index = StudyIndex(runs={})
-    listings = {}  # folder listings for bold_sidecars, shared by the runs
+    listings = {}  # folder listings for sidecars and events, shared by the runs
     for sub in _subject_folders(fmriprep_dir, subjects):
         pairs = []
         for ses in _session_folders(fmriprep_dir / f"sub-{sub}", sessions):
             func = _func_dir(fmriprep_dir, sub, ses)
             found = _find_runs(func, sub=sub, ses=ses, task=task, suffixes=("_bold.nii.gz",),
-                               extra=extra, runs=wanted_runs)
+                               extra=extra, runs=wanted_runs, filters=filters)
             present = {entry.name for entry in _scan(str(func))}
             for _, run, bold in found:
-                mask = bids_name(sub=sub, ses=ses, task=task, run=run, space=space, res=res,
-                                 desc="brain", suffix="mask")
+                name = Path(bold).name
+                mask = name.replace("_desc-preproc_bold.nii.gz", "_desc-brain_mask.nii.gz")
                 _companions(func, [mask], present)
                 index.sidecars[(sub, ses, run)] = bold_sidecars(bold, listings)
                 index.fmriprep[(sub, ses, run)] = {
                     "bold": _readable(bold), "mask": str(func / mask),
-                    "confounds": _confounds_table(func, present, sub=sub, ses=ses, task=task,
-                                                  run=run),
+                    "confounds": _confounds_table(func, present, _raw_stem(name)),
                 }
-            _companions(_func_dir(bids_dir, sub, ses),
-                        [_events_name(sub, ses, task, r) for _, r, _ in found])
+                index.events[(sub, ses, run)] = _find_events(
+                    _func_dir(bids_dir, sub, ses), name, task=task, listings=listings)
             pairs += [(s_, run) for s_, run, _ in found]
         if not pairs:
             if subjects:
                 raise InputDataError(
                     f"{fmriprep_dir / f'sub-{sub}'}: no {wanted} preprocessed BOLD runs"
-                    + _outputs_found(fmriprep_dir / f"sub-{sub}", task)
+                    + _filtered(filters) + _outputs_found(fmriprep_dir / f"sub-{sub}", task)
                 )
             continue
         index.runs[sub] = pairs
     if not index.runs:
         raise InputDataError(f"{fmriprep_dir}: no {wanted} desc-preproc_bold runs found"
-                             + _outputs_found(fmriprep_dir, task))
+                             + _filtered(filters) + _outputs_found(fmriprep_dir, task))
     _mixed_sessions(index.runs, fmriprep_dir)
     return index
 
@@ -441,10 +469,10 @@ def index_fmriprep(
 CONFOUNDS_SUFFIXES = ("timeseries", "regressors")
 
 
-def _confounds_table(func: Path, present, *, sub, ses, task, run) -> str:
-    """The run's confounds table under the name of its fMRIPrep release."""
-    names = [bids_name(sub=sub, ses=ses, task=task, run=run, desc="confounds", suffix=suffix,
-                       extension=".tsv") for suffix in CONFOUNDS_SUFFIXES]
+def _confounds_table(func: Path, present, stem: str) -> str:
+    """The confounds table of the run ``stem`` (its raw entities: :func:`_raw_stem`) under
+    the name of its fMRIPrep release."""
+    names = [f"{stem}_desc-confounds_{suffix}.tsv" for suffix in CONFOUNDS_SUFFIXES]
     for name in names:
         if name in present:
             return _readable(str(func / name))
@@ -463,5 +491,5 @@ def _outputs_found(root: Path, task: str) -> str:
     found.discard("")
     if not found:
         return f"; no task-{task} desc-preproc_bold series at all"
-    return (f"; found: {', '.join(sorted(found))} (config study.fmriprep_space and "
-            "study.fmriprep_res)")
+    return (f"; found: {', '.join(sorted(found))} (config study.fmriprep_space, "
+            "study.fmriprep_cohort and study.fmriprep_res)")
