@@ -6,7 +6,13 @@ from pathlib import Path
 
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config, group_models, inference_settings
-from mirrorflow.io.layout import StudyIndex, index_bids, index_fmriprep, select_runs
+from mirrorflow.io.layout import (
+    StudyIndex,
+    index_bids,
+    index_fmriprep,
+    index_preprocessed,
+    select_runs,
+)
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category
 from mirrorflow.qc.metrics import read_included_runs
@@ -23,11 +29,14 @@ RES = str(config["preproc"]["resolution"])
 SOURCE = _study["source"]
 SIMULATED = SOURCE == "simulate"
 SIM_DIR = f"{OUT}/sourcedata/simulated"
-# Input layout: "raw" (BIDS, preprocessed here) or "fmriprep" (derivatives, imported).
+# Input layout: "raw" (BIDS, preprocessed here), "fmriprep" (derivatives, imported) or
+# "preprocessed" (another pipeline's normalised series, imported).
 if SIMULATED:
     LAYOUT = config["simulation"]["layout"]
 else:
-    LAYOUT = "fmriprep" if SOURCE == "fmriprep" else "raw"
+    LAYOUT = "raw" if SOURCE == "bids" else SOURCE
+# Imported series without a confounds table: no motion regressors, no FD exclusion.
+NO_MOTION = LAYOUT == "preprocessed" and not _study["preprocessed"]["confounds"]
 
 # ------------------------------------------------------------------ the dataset, indexed once
 if SIMULATED:
@@ -65,6 +74,12 @@ else:
     )
     if LAYOUT == "raw":
         INDEX = index_bids(BIDS_DIR, **_selection)
+    elif LAYOUT == "preprocessed":
+        FMRIPREP_SPACE = _study["preprocessed"]["space"]
+        _selection.pop("filters")
+        INDEX = index_preprocessed(
+            _study["preprocessed"], bids_dir=BIDS_DIR, **_selection
+        )
     else:
         INDEX = index_fmriprep(
             FMRIPREP_DIR,
@@ -75,6 +90,12 @@ else:
             **_selection,
         )
 SPACE = TEMPLATE_SPACE if LAYOUT == "raw" else FMRIPREP_SPACE
+# The derivatives' source dataset (dataset_description.json's SourceDatasets): another
+# pipeline's is the folder of its pattern before the first placeholder.
+if LAYOUT == "preprocessed":
+    SOURCE_DIR = str(Path(_study["preprocessed"]["bold"].split("{")[0]).parent)
+else:
+    SOURCE_DIR = BIDS_DIR if LAYOUT == "raw" else FMRIPREP_DIR
 SUBJECTS = INDEX.subjects
 HAS_SES = INDEX.has_sessions
 # Parallel lists of every (subject, [session,] run) for expand(..., zip, **RUN_PAIRS).
@@ -523,8 +544,8 @@ def check_inputs():
     from mirrorflow.io.validate import validate_inputs  # nibabel, pandas: not at parse
 
     keys = [(sub, ses, run) for sub in SUBJECTS for ses, run in INDEX.runs[sub]]
-    if LAYOUT == "fmriprep":
-        bold = [INDEX.fmriprep[key]["bold"] for key in keys]
+    if LAYOUT != "raw":
+        bold = [INDEX.imported[key]["bold"] for key in keys]
     else:
         bold = [INDEX.bold[key] for key in keys]
     runs = [{"bold": b, "events": _events_file(*key)} for b, key in zip(bold, keys)]
@@ -565,13 +586,16 @@ def get_bold_sidecars(wildcards):
 
 
 def get_fmriprep(key):
-    """Input function of the run's fMRIPrep file ``key`` (bold, mask, confounds), as the
-    index found it (the confounds table under its release's name); the simulator's path
-    otherwise."""
+    """Input function of the run's imported file ``key`` (bold, mask, confounds), as the
+    index found it: fMRIPrep's (the confounds table under its release's name) or another
+    pipeline's (none where study.preprocessed names no mask or table); the simulator's
+    path otherwise."""
 
     def fmriprep_file(wildcards):
-        found = INDEX.fmriprep.get(_run_key(wildcards))
-        return found[key] if found else FMRIPREP[key].format(**dict(wildcards.items()))
+        found = INDEX.imported.get(_run_key(wildcards))
+        if found:
+            return found[key] or []  # another pipeline's run may have no mask or table
+        return FMRIPREP[key].format(**dict(wildcards.items()))
 
     return fmriprep_file
 

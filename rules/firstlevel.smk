@@ -42,7 +42,7 @@ rule firstlevel_glm:
     params:
         contrasts=config["firstlevel"]["contrasts"],
         conditions=config["firstlevel"]["conditions"],
-        confounds=config["firstlevel"]["confounds"],
+        confounds=[] if NO_MOTION else config["firstlevel"]["confounds"],
         hrf_model=config["firstlevel"]["hrf_model"],
         drift_model=config["firstlevel"]["drift_model"],
         high_pass=config["firstlevel"]["high_pass"],

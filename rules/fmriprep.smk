@@ -1,5 +1,6 @@
-# fMRIPrep derivatives as input: each run's series, mask and confounds are checked, put on
-# the workflow's template grid and smoothed, with the same outputs as rule preproc_bold.
+# fMRIPrep derivatives, or another pipeline's normalised series, as input: each run's
+# series, mask and confounds are checked, put on the workflow's template grid and
+# smoothed, with the same outputs as rule preproc_bold.
 
 
 rule preproc_import:
@@ -21,5 +22,7 @@ rule preproc_import:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],
         space=SPACE,
+        pipeline="fMRIPrep" if LAYOUT == "fmriprep" else "another pipeline",
+        smoothed=LAYOUT == "preprocessed" and _study["preprocessed"]["smoothed"],
     script:
         "../workflow/scripts/preproc_import.py"

@@ -66,7 +66,7 @@ checkpoint preproc_qc_table:
         config["containers"]["group"]
     params:
         runs=get_qc_run_keys(),
-        max_mean_fd=config["qc"]["max_mean_fd"],
+        max_mean_fd=None if NO_MOTION else config["qc"]["max_mean_fd"],
         fd_spike=config["qc"]["fd_spike"],
     script:
         "../workflow/scripts/preproc_qc_table.py"
@@ -85,6 +85,6 @@ rule derivatives_description:
     container:
         config["containers"]["group"]
     params:
-        source=BIDS_DIR if LAYOUT == "raw" else FMRIPREP_DIR,
+        source=SOURCE_DIR,
     script:
         "../workflow/scripts/derivatives_description.py"

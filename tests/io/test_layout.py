@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.io.layout import index_bids, index_fmriprep
+from mirrorflow.io.layout import index_bids, index_fmriprep, index_preprocessed
 
 
 def test_index_finds_every_subject_and_run(small_study):
@@ -210,14 +210,14 @@ def test_index_fmriprep_before_20_2_names_its_confounds_regressors(tmp_path):
     index = index_fmriprep(deriv, bids_dir=bids, task="faces", space="MNI152NLin2009cAsym",
                            res="2")
     stem = "sub-{0}/ses-1/func/sub-{0}_ses-1_task-faces_run-1"
-    assert index.fmriprep[("01", "1", "1")] == {
+    assert index.imported[("01", "1", "1")] == {
         "bold": str(deriv / stem.format("01")) + "_space-MNI152NLin2009cAsym_res-2_desc-"
         "preproc_bold.nii.gz",
         "mask": str(deriv / stem.format("01")) + "_space-MNI152NLin2009cAsym_res-2_desc-"
         "brain_mask.nii.gz",
         "confounds": str(deriv / stem.format("01")) + "_desc-confounds_timeseries.tsv",
     }
-    assert index.fmriprep[("02", "1", "1")]["confounds"] == \
+    assert index.imported[("02", "1", "1")]["confounds"] == \
         str(deriv / stem.format("02")) + "_desc-confounds_regressors.tsv"
     (func / "sub-02_ses-1_task-faces_run-1_desc-confounds_regressors.tsv").unlink()
     with pytest.raises(InputDataError, match=r"run-1_desc-confounds_timeseries.tsv: file does "
@@ -328,7 +328,7 @@ def test_fmriprep_outputs_of_a_single_run_task_with_acquisitions_and_cohorts(tmp
     index = index_fmriprep(deriv, **select, cohort=2, filters={"acq": "slow"})
     assert index.runs == {"01": [(None, "1")]}
     stem = str(func / "sub-01_task-faces_acq-slow")
-    assert index.fmriprep[("01", None, "1")] == {
+    assert index.imported[("01", None, "1")] == {
         "bold": f"{stem}_space-MNIPediatricAsym_cohort-2_res-2_desc-preproc_bold.nii.gz",
         "mask": f"{stem}_space-MNIPediatricAsym_cohort-2_res-2_desc-brain_mask.nii.gz",
         "confounds": f"{stem}_desc-confounds_timeseries.tsv",
@@ -338,3 +338,46 @@ def test_fmriprep_outputs_of_a_single_run_task_with_acquisitions_and_cohorts(tmp
     with pytest.raises(InputDataError, match=r"bids/sub-01/func/sub-01_task-faces_acq-slow_events"
                        r".tsv: file does not exist"):
         index_fmriprep(deriv, **select, cohort=2, filters={"acq": "slow"})
+
+
+def test_index_series_another_pipeline_preprocessed(tmp_path):
+    """SPM-style output (swr-prefixed, uncompressed, in a folder of the user's choosing) is
+    found by the study.preprocessed patterns: runs with and without confounds tables and
+    masks, a pattern without {run} (run 1), events from the raw dataset by inheritance, and
+    one clear error for a bad pattern, a selected subject it does not match, or a confounds
+    table that is not there."""
+    bids = tmp_path / "bids"
+    _touch(bids, "dataset_description.json", "task-faces_events.tsv")
+    spm = tmp_path / "spm"
+    for sub in ("01", "02"):
+        for run in ("1", "2"):
+            _touch(spm, f"sub-{sub}/func/swrsub-{sub}_task-faces_run-{run}_bold.nii",
+                   f"sub-{sub}/func/rp_sub-{sub}_task-faces_run-{run}.tsv")
+    _touch(spm, "sub-01/func/swrsub-01_task-rest_run-1_bold.nii", "sub-01/func/notes.txt")
+    bold = str(spm / "sub-{sub}/func/swrsub-{sub}_task-{task}_run-{run}_bold.nii")
+    confounds = str(spm / "sub-{sub}/func/rp_sub-{sub}_task-{task}_run-{run}.tsv")
+    index = index_preprocessed({"bold": bold, "confounds": confounds}, bids_dir=bids,
+                               task="faces")
+    assert index.runs == {"01": [(None, "1"), (None, "2")], "02": [(None, "1"), (None, "2")]}
+    assert index.imported[("02", None, "2")] == {
+        "bold": str(spm / "sub-02/func/swrsub-02_task-faces_run-2_bold.nii"), "mask": None,
+        "confounds": str(spm / "sub-02/func/rp_sub-02_task-faces_run-2.tsv")}
+    assert set(index.events.values()) == {str(bids / "task-faces_events.tsv")}
+    picked = index_preprocessed({"bold": bold}, bids_dir=bids, task="faces", subjects=["02"],
+                                runs=[2])
+    assert picked.runs == {"02": [(None, "2")]}
+    assert picked.imported[("02", None, "2")]["confounds"] is None
+    single = index_preprocessed({"bold": str(spm / "sub-{sub}/func/swrsub-{sub}_task-{task}_"
+                                             "run-1_bold.nii")}, bids_dir=bids, task="faces")
+    assert single.runs == {"01": [(None, "1")], "02": [(None, "1")]}
+    with pytest.raises(ConfigError, match=r"study.preprocessed.bold .*: unknown placeholder\(s\) "
+                       r"\['subject'\]"):
+        index_preprocessed({"bold": str(spm / "sub-{subject}/x.nii")}, bids_dir=bids,
+                           task="faces")
+    with pytest.raises(ConfigError, match=r"subjects \['03'\] are selected in config but "
+                       r"study.preprocessed.bold .* matches no series of theirs"):
+        index_preprocessed({"bold": bold}, bids_dir=bids, task="faces", subjects=["01", "03"])
+    (spm / "sub-02/func/rp_sub-02_task-faces_run-1.tsv").unlink()
+    with pytest.raises(InputDataError, match=r"rp_sub-02_task-faces_run-1.tsv: file does not "
+                                             "exist"):
+        index_preprocessed({"bold": bold, "confounds": confounds}, bids_dir=bids, task="faces")

@@ -177,6 +177,20 @@ def test_qc_table_threshold_edges():
     assert math.isnan(table.loc["5", "mean_fd"])
 
 
+def test_qc_table_without_motion_estimates_excludes_no_run(tmp_path):
+    """Series another pipeline preprocessed, without a confounds table, have no FD:
+    ``max_mean_fd=None`` keeps every run, and the sidecar says why."""
+    records = [_record("01", "1", float("nan")), _record("01", "2", None)]
+    table = qc_table(records, max_mean_fd=None)
+    assert table["included"].tolist() == [True, True] and table["reason"].tolist() == ["", ""]
+    path = write_qc_table(table, tmp_path / "qc.tsv", max_mean_fd=None)
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert sidecar["MaxMeanFD"] is None
+    assert "no run was excluded for motion" in sidecar["Description"]
+    assert sidecar["included"]["Description"] == "Whether the run is kept: always (no motion " \
+        "estimates)"
+
+
 def test_qc_table_with_sessions():
     records = [_record("01", "1", 0.1, ses="post"), _record("01", "1", 0.9, ses="pre")]
     table = qc_table(records, max_mean_fd=0.5)

@@ -257,6 +257,36 @@ def test_dry_run_on_fmriprep_derivatives_of_a_release_before_20_2(tmp_path):
                 f"{func}_desc-confounds_regressors.tsv"} <= inputs
 
 
+def test_dry_run_on_series_spm_preprocessed(tmp_path):
+    """Series another pipeline normalised (SPM's swr files, uncompressed, outside any BIDS
+    tree), found by a file pattern, without masks or confounds tables: each run is imported
+    from its series alone; a pattern that matches nothing stops the dry run naming it."""
+    bids, spm = tmp_path / "bids", tmp_path / "spm"
+    _bids_root(bids, "raw")
+    for sub in ("01", "02"):
+        (bids / f"sub-{sub}" / "func").mkdir(parents=True)
+        (bids / f"sub-{sub}" / "func" / f"sub-{sub}_task-imitation_events.tsv").write_text("")
+        (spm / f"sub{sub}").mkdir(parents=True)
+        (spm / f"sub{sub}" / "swrimitation.nii").write_text("")
+    pattern = f"{spm}/sub{{sub}}/swr{{task}}.nii"
+    config = tmp_path / "spm.yaml"
+    config.write_text(f"study: {{source: preprocessed, bids_dir: '{bids}', preprocessed: "
+                      f"{{bold: '{pattern}', smoothed: true}}}}\n")
+    args = ("-n", "--configfile", config, "--config", f"output_dir={tmp_path}/results")
+    out = snakemake(*args).stdout
+    assert _job_counts(out)["preproc_import"] == 2
+    inputs = _inputs(out)
+    assert {f"{spm}/sub01/swrimitation.nii", f"{spm}/sub02/swrimitation.nii"} <= inputs
+    assert not [p for p in inputs if p.startswith(str(spm)) and not p.endswith(".nii")]
+    assert "sub-02_task-imitation_run-1_space-MNI152NLin6Asym_res-" in out
+    config.write_text(f"study: {{source: preprocessed, bids_dir: '{bids}', preprocessed: "
+                      f"{{bold: '{spm}/sub{{sub}}/wr{{task}}.nii'}}}}\n")
+    refused = snakemake(*args, check=False)
+    assert refused.returncode != 0
+    assert f"study.preprocessed.bold '{spm}/sub{{sub}}/wr{{task}}.nii': no task-imitation " \
+        "series match it" in refused.stdout + refused.stderr
+
+
 def test_label_with_shell_characters_stops_the_dry_run(tmp_path):
     bids = tmp_path / "bids"
     _sessions_tree(bids)

@@ -282,3 +282,39 @@ def test_missing_score_leaves_its_participant_out_of_what_reads_it(study, tmp_pa
     correlation = json.loads(
         (out / "group" / "behaviour" / "desc-eqXaccuracy_correlation.json").read_text())
     assert correlation["n"] == 4
+
+
+def test_series_another_pipeline_preprocessed_to_first_level_maps(study, tmp_path):
+    """The simulated fMRIPrep series read as another pipeline's output (study.source:
+    preprocessed: a file pattern, no mask, no confounds table): two participants to their
+    first-level maps. The design uses no motion regressors and says so, QC keeps every run
+    and says why, and the planted task region stands out in each participant's imitate
+    z-map: mean z >= 3 inside it, |mean z| < 0.5 outside (seen 9.8 and 4.7 inside, 0.10
+    and 0.03 outside; the same series with fMRIPrep's mask and 6 motion and 2 aCompCor
+    regressors: 8.3 and 3.4 inside)."""
+    sim = study.out / "sourcedata" / "simulated"
+    out = tmp_path / "results"
+    pattern = (f"{sim}/fmriprep/sub-{{sub}}/func/sub-{{sub}}_task-{{task}}_run-{{run}}_space-"
+               "MNI152NLin2009aSym_res-4_desc-preproc_bold.nii.gz")
+    config = tmp_path / "other.yaml"
+    config.write_text(
+        f"study: {{source: preprocessed, bids_dir: '{sim / 'bids'}', subjects: ['01', '02'], "
+        f"preprocessed: {{bold: '{pattern}', space: MNI152NLin2009aSym}}}}\n")
+    z = ("firstlevel/sub-{0}/sub-{0}_task-imitation_space-MNI152NLin2009aSym_res-4_contrast-"
+         "imitate_stat-z_statmap.nii.gz")
+    snakemake(*(f"{out}/{z.format(s)}" for s in ("01", "02")), "--cores", "2",
+              "--configfile", REDUCED, FMRIPREP, config, "--config", f"output_dir={out}")
+    design = json.loads((out / "firstlevel/sub-01/sub-01_task-imitation_design.json"
+                         ).read_text())
+    assert "confounds: none (no motion regressors)" in design["Description"]
+    qc = pd.read_csv(out / "preproc/task-imitation_desc-qc_runs.tsv", sep="\t")
+    assert qc["included"].all() and len(qc) == 4 and qc["mean_fd"].isna().all()
+    assert "no run was excluded for motion" in json.loads(
+        (out / "preproc/task-imitation_desc-qc_runs.json").read_text())["Description"]
+    task = resample_to_img(nib.load(next((sim / "truth").glob("*desc-task_mask.nii.gz"))),
+                           nib.load(out / z.format("01")), interpolation="nearest",
+                           force_resample=True, copy_header=True).get_fdata() > 0
+    for sub in ("01", "02"):
+        other = nib.load(out / z.format(sub)).get_fdata()
+        brain = other != 0
+        assert other[task & brain].mean() >= 3 and abs(other[~task & brain].mean()) < 0.5

@@ -1,4 +1,5 @@
-"""Rule preproc_import: bring one fMRIPrep run onto the workflow's grid and smooth it."""
+"""Rule preproc_import: bring one imported run (fMRIPrep or another pipeline) onto the
+workflow's grid and smooth it."""
 
 import logging
 import sys
@@ -13,12 +14,15 @@ settle_imports("nilearn.image")
 
 methods = import_fmriprep_run(
     bold_file=snakemake.input.bold,
-    mask_file=snakemake.input.mask,
-    confounds_file=snakemake.input.confounds,
+    # Another pipeline's run may come without a mask or table (an empty input).
+    mask_file=snakemake.input.mask or None,
+    confounds_file=snakemake.input.confounds or None,
     outputs={key: snakemake.output[key] for key in IMPORT_FIELDS},
     fwhm=snakemake.params.fwhm,
     resolution=snakemake.params.resolution,
     space=snakemake.params.space,
+    pipeline=snakemake.params.pipeline,
+    smoothed=snakemake.params.smoothed,
 )
 logging.info(methods)
 

@@ -100,7 +100,7 @@ def fit_first_level(
         f"A GLM was fitted to each participant's {len(bold_files)} run(s) with nilearn "
         f"{nilearn_version} (HRF {hrf_model}, {drift_model} drift with high-pass "
         f"{high_pass} Hz, {noise_model} noise model, confounds: "
-        f"{', '.join(confound_columns) or 'none'}); contrasts: "
+        f"{', '.join(confound_columns) or 'none (no motion regressors)'}); contrasts: "
         + "; ".join(f"{k} = {v}" for k, v in contrasts.items())
         + "."
     )
@@ -111,7 +111,8 @@ def write_first_level(
     maps, design_matrices, mask, *, map_template, mask_file, design_file, methods, sources
 ) -> None:
     """Write every map to ``map_template.format(contrast=..., stat=...)`` with a sidecar,
-    the mask, and the runs' design matrices stacked in one TSV with a ``run`` column."""
+    the mask, and the runs' design matrices stacked in one TSV with a ``run`` column (its
+    sidecar: the methods sentence, which names the confounds used)."""
     from mirrorflow.io.bids import save_float_image, write_sidecar
 
     for contrast, stats in maps.items():
@@ -125,6 +126,7 @@ def write_first_level(
         [dm.assign(run=index + 1) for index, dm in enumerate(design_matrices)]
     ).rename_axis("frame_time")
     design.to_csv(design_file, sep="\t", float_format="%.6g")
+    write_sidecar(design_file, {"Sources": sources, "Description": methods})
 
 
 def _expression_vector(expression: str, design_matrix: pd.DataFrame) -> np.ndarray:

@@ -53,13 +53,17 @@ def check_config(config: dict) -> None:
     for key in ("fmriprep_cohort", "fmriprep_res"):
         if study.get(key) is not None:
             study[key] = str(study[key])
-    if study["source"] in ("bids", "fmriprep") and not study.get("bids_dir"):
+    if study["source"] != "simulate" and not study.get("bids_dir"):
         raise ConfigError(
             f"study.bids_dir is required when study.source is '{study['source']}' (raw BIDS "
             "with the events and participants.tsv)"
         )
     if study["source"] == "fmriprep" and not study.get("fmriprep_dir"):
         raise ConfigError("study.fmriprep_dir is required when study.source is 'fmriprep'")
+    if study["source"] == "preprocessed" and not study["preprocessed"].get("bold"):
+        raise ConfigError("study.preprocessed.bold (a file pattern such as "
+                          "/data/spm/sub-{sub}/func/swrsub-{sub}_task-{task}_bold.nii) is "
+                          "required when study.source is 'preprocessed'")
     first = config["firstlevel"]
     conditions = first["conditions"]
     for name, expression in first["contrasts"].items():

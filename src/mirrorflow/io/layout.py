@@ -1,5 +1,5 @@
-"""Find the runs of a raw BIDS dataset or of fMRIPrep derivatives once, for the whole
-workflow.
+"""Find the runs of a raw BIDS dataset, of fMRIPrep derivatives or of another pipeline's
+preprocessed series once, for the whole workflow.
 
 One directory listing per subject and session folder (``os.scandir``), no pybids index:
 a dry run over thousands of subjects stays within a small factor of Snakemake's own DAG
@@ -9,15 +9,19 @@ BIDS label rule before it reaches a path or a shell command.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.io.bids import check_label
+from mirrorflow.io.bids import bids_name, check_label
 
-__all__ = ["FILTER_ENTITIES", "NO_RUN", "StudyIndex", "index_bids", "index_fmriprep"]
+__all__ = [
+    "FILTER_ENTITIES", "NO_RUN", "StudyIndex", "index_bids", "index_fmriprep",
+    "index_preprocessed",
+]
 
 #: Entities of BOLD file names that tell acquisitions of one run apart; config
 #: ``study.filters`` selects one value of each (in the spirit of fMRIPrep's
@@ -43,8 +47,10 @@ class StudyIndex:
     sessions); ``t1w[sub]`` is the subject's T1w image, ``bold[(sub, ses, run)]`` and
     ``events[(sub, ses, run)]`` the run's BOLD series and events file as found (raw BIDS
     only: ``.nii`` or ``.nii.gz``, other entities such as ``acq`` kept);
-    ``fmriprep[(sub, ses, run)]`` the run's fMRIPrep files by key (``bold``, ``mask``,
-    ``confounds``: the table of its fMRIPrep release); ``sidecars[(sub, ses, run)]`` the
+    ``imported[(sub, ses, run)]`` the run's files preprocessed elsewhere, by key (``bold``,
+    ``mask``, ``confounds``: fMRIPrep's, the table of its release; another pipeline's, as
+    ``study.preprocessed`` names them, mask and confounds None where it names none);
+    ``sidecars[(sub, ses, run)]`` the
     JSON sidecars that apply to the run's series (:func:`bold_sidecars`).
     """
 
@@ -52,7 +58,7 @@ class StudyIndex:
     t1w: dict[str, str] = field(default_factory=dict)
     bold: dict[tuple, str] = field(default_factory=dict)
     events: dict[tuple, str] = field(default_factory=dict)
-    fmriprep: dict[tuple, dict[str, str]] = field(default_factory=dict)
+    imported: dict[tuple, dict[str, str | None]] = field(default_factory=dict)
     sidecars: dict[tuple, list[str]] = field(default_factory=dict)
 
     @property
@@ -84,7 +90,7 @@ def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIn
         t1w={sub: index.t1w[sub] for sub in chosen if sub in index.t1w},
         bold={key: path for key, path in index.bold.items() if key[0] in chosen},
         events={key: path for key, path in index.events.items() if key[0] in chosen},
-        fmriprep={key: files for key, files in index.fmriprep.items() if key[0] in chosen},
+        imported={key: files for key, files in index.imported.items() if key[0] in chosen},
         sidecars={key: files for key, files in index.sidecars.items() if key[0] in chosen},
     )
     selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
@@ -442,7 +448,7 @@ def index_fmriprep(
                 mask = name.replace("_desc-preproc_bold.nii.gz", "_desc-brain_mask.nii.gz")
                 _companions(func, [mask], present)
                 index.sidecars[(sub, ses, run)] = bold_sidecars(bold, listings)
-                index.fmriprep[(sub, ses, run)] = {
+                index.imported[(sub, ses, run)] = {
                     "bold": _readable(bold), "mask": str(func / mask),
                     "confounds": _confounds_table(func, present, _raw_stem(name)),
                 }
@@ -461,6 +467,98 @@ def index_fmriprep(
         raise InputDataError(f"{fmriprep_dir}: no {wanted} desc-preproc_bold runs found"
                              + _filtered(filters) + _outputs_found(fmriprep_dir, task))
     _mixed_sessions(index.runs, fmriprep_dir)
+    return index
+
+
+#: Placeholders of ``study.preprocessed`` file patterns: ``{sub}`` is required; ``{ses}``
+#: and ``{run}`` where the pipeline's names carry them; ``{task}`` is study.task.
+PATTERN_FIELDS = ("sub", "ses", "task", "run")
+
+
+def _pattern_regex(pattern: str, *, task: str, key: str) -> re.Pattern:
+    """The regular expression of a ``study.preprocessed`` file pattern."""
+    fields = re.findall(r"\{([^{}]*)\}", pattern)
+    unknown = sorted(set(fields) - set(PATTERN_FIELDS))
+    if unknown or "sub" not in fields:
+        raise ConfigError(
+            f"study.preprocessed.{key} '{pattern}': "
+            + (f"unknown placeholder(s) {unknown}; " if unknown else "no {sub}; ")
+            + f"the placeholders are {{{'}, {'.join(PATTERN_FIELDS)}}} ({{sub}} required)"
+        )
+    regex, seen = "", set()
+    for literal, field_ in re.findall(r"([^{]*)(?:\{([^{}]*)\})?", pattern):
+        regex += re.escape(literal)
+        if field_ == "task":
+            regex += re.escape(task)
+        elif field_:
+            regex += f"(?P={field_})" if field_ in seen else f"(?P<{field_}>{_LABEL})"
+            seen.add(field_)
+    return re.compile(regex + "$")
+
+
+def index_preprocessed(
+    patterns: dict, *, bids_dir, task: str, subjects=(), sessions=(), runs=(),
+) -> StudyIndex:
+    """Index BOLD series that another pipeline (SPM, FSL, AFNI...) already preprocessed and
+    normalised, by the file patterns of ``study.preprocessed``: ``bold`` (required),
+    ``mask`` and ``confounds`` (each a pattern or None), e.g.
+    ``/data/spm/sub-{sub}/func/swrsub-{sub}_task-{task}_run-{run}_bold.nii``.
+
+    A series whose pattern has no ``{run}`` is run :data:`NO_RUN`. Its mask and confounds
+    (when their patterns are given) must exist; its events file is found in the raw
+    dataset ``bids_dir`` by the BIDS inheritance principle, as for raw runs.
+    """
+    bids_dir = Path(bids_dir)
+    _check_dataset(bids_dir, "BIDS dataset")
+    check_label(task, what="task")
+    bold_pattern = patterns["bold"]
+    regex = _pattern_regex(bold_pattern, task=task, key="bold")
+    for key in ("mask", "confounds"):
+        if patterns.get(key):
+            _pattern_regex(patterns[key], task=task, key=key)
+    wanted = {
+        "sub": {check_label(str(s), what="subject") for s in subjects},
+        "ses": {check_label(str(s), what="session") for s in sessions},
+        "run": {check_label(str(r), what="run") for r in runs},
+    }
+    found = {}
+    glob_pattern = re.sub(r"\{[^{}]*\}", "*", bold_pattern.replace("{task}", task))
+    for path in sorted(glob.glob(glob_pattern)):
+        match = regex.match(path)
+        if match is None:
+            continue
+        ents = match.groupdict()
+        key = (ents["sub"], ents.get("ses"), ents.get("run") or NO_RUN)
+        if any(values and key[i] not in values
+               for i, values in enumerate(wanted.values())):
+            continue
+        if key in found:
+            raise InputDataError(f"{path}: a second series for sub-{key[0]} run {key[2]} "
+                                 f"beside {found[key]}")
+        found[key] = path
+    absent = sorted(wanted["sub"] - {key[0] for key in found})
+    if absent:
+        raise ConfigError(f"subjects {absent} are selected in config but study.preprocessed."
+                          f"bold '{bold_pattern}' matches no series of theirs")
+    if not found:
+        raise InputDataError(f"study.preprocessed.bold '{bold_pattern}': no task-{task} "
+                             "series match it")
+    index = StudyIndex(runs={})
+    listings = {}
+    for (sub, ses, run), bold in sorted(found.items(), key=lambda item: (
+            item[0][0], item[0][1] or "", item[0][2])):
+        fields = {"sub": sub, "ses": ses, "task": task, "run": run}
+        files = {"bold": _readable(bold)}
+        for key in ("mask", "confounds"):
+            files[key] = (_readable(patterns[key].format(**fields)) if patterns.get(key)
+                          else None)
+        index.imported[(sub, ses, run)] = files
+        raw = bids_name(sub=sub, ses=ses, task=task, run=None if "{run}" not in bold_pattern
+                        else run, suffix="bold")
+        index.events[(sub, ses, run)] = _find_events(
+            _func_dir(bids_dir, sub, ses), raw, task=task, listings=listings)
+        index.runs.setdefault(sub, []).append((ses, run))
+    _mixed_sessions(index.runs, bids_dir)
     return index
 
 

@@ -181,7 +181,7 @@ def _exclusion(mean_fd, max_mean_fd: float) -> str:
     return ""
 
 
-def qc_table(records, *, max_mean_fd: float) -> pd.DataFrame:
+def qc_table(records, *, max_mean_fd: float | None) -> pd.DataFrame:
     """One row per run with its metrics and whether it is included.
 
     Parameters
@@ -190,9 +190,11 @@ def qc_table(records, *, max_mean_fd: float) -> pd.DataFrame:
         One dict per run with ``"sub"`` and ``"run"`` labels (strings, and ``"ses"`` in
         every record or in none) plus the metrics of :func:`run_metrics`; ``"mean_fd"``
         is required, other keys become columns after the known metrics.
-    max_mean_fd : :obj:`float`
+    max_mean_fd : :obj:`float` or None
         Runs whose mean framewise displacement (mm) is above this are excluded; a run
         exactly at the threshold is included, a run without a finite mean FD is excluded.
+        None: the runs have no motion estimates (series another pipeline preprocessed,
+        without a confounds table), and none is excluded.
 
     Returns
     -------
@@ -211,7 +213,8 @@ def qc_table(records, *, max_mean_fd: float) -> pd.DataFrame:
 
     .. versionadded:: 0.1.0
     """
-    max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
+    if max_mean_fd is not None:
+        max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
     records = [dict(r) for r in records]
     with_ses = sum("ses" in r for r in records)
     if with_ses not in (0, len(records)):
@@ -236,7 +239,7 @@ def qc_table(records, *, max_mean_fd: float) -> pd.DataFrame:
     records.sort(key=lambda r: [_natural_key(r[k]) for k in ids])
     rows = []
     for record in records:
-        reason = _exclusion(record["mean_fd"], max_mean_fd)
+        reason = "" if max_mean_fd is None else _exclusion(record["mean_fd"], max_mean_fd)
         row = {k: record[k] for k in ids}
         row.update({k: record.get(k, math.nan) for k in metrics})
         row.update(included=not reason, reason=reason)
@@ -246,7 +249,7 @@ def qc_table(records, *, max_mean_fd: float) -> pd.DataFrame:
     table["mean_fd"] = pd.to_numeric(table["mean_fd"], errors="coerce").astype(float)
     table["included"] = table["included"].astype(bool)
     n_out = int((~table["included"]).sum())
-    LOGGER.info("QC table: %d runs, %d excluded (max mean FD %g mm)", len(table), n_out,
+    LOGGER.info("QC table: %d runs, %d excluded (max mean FD %s mm)", len(table), n_out,
                 max_mean_fd)
     return table
 
@@ -325,13 +328,20 @@ def read_included_runs(table_file) -> dict[str, list[tuple[str | None, str]]]:
     return result
 
 
-def qc_methods(*, max_mean_fd: float, fd_spike: float | None = None) -> str:
-    """Methods sentence of the run quality control.
+def qc_methods(*, max_mean_fd: float | None, fd_spike: float | None = None) -> str:
+    """Methods sentence of the run quality control (``max_mean_fd`` None: runs without
+    motion estimates, none excluded).
 
     .. versionadded:: 0.1.0
     """
     from mirrorflow import __version__
 
+    if max_mean_fd is None:
+        return (
+            f"Run quality control (mirrorflow {__version__}) used the median over the brain "
+            "mask of the voxel-wise temporal SNR of the unsmoothed BOLD series; the series "
+            "came without motion estimates, so no run was excluded for motion."
+        )
     spikes = (
         f", volumes with FD above {fd_spike:g} mm were counted" if fd_spike is not None else ""
     )
@@ -350,7 +360,9 @@ def _column_sidecar(table: pd.DataFrame, *, max_mean_fd: float, fd_spike) -> dic
         "ses": {"Description": "Session label (without 'ses-')"},
         "run": {"Description": "Run label (without 'run-')"},
         "included": {
-            "Description": f"Whether the run is kept: mean FD at most {max_mean_fd:g} mm",
+            "Description": "Whether the run is kept: "
+            + (f"mean FD at most {max_mean_fd:g} mm" if max_mean_fd is not None else
+               "always (no motion estimates)"),
             "Levels": {"True": "included", "False": "excluded"},
         },
         "reason": {"Description": "Why the run is excluded (empty when included)"},
@@ -364,7 +376,7 @@ def _column_sidecar(table: pd.DataFrame, *, max_mean_fd: float, fd_spike) -> dic
     return {c: described.get(c, {"Description": f"QC metric {c}"}) for c in table.columns}
 
 
-def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float,
+def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float | None,
                    fd_spike: float | None = None) -> Path:
     """Write a :func:`qc_table` table as TSV with a JSON sidecar.
 
@@ -374,8 +386,9 @@ def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float,
         The QC table.
     path : :obj:`str` or :class:`~pathlib.Path`
         Output ``.tsv``; the sidecar goes beside it (``.json``).
-    max_mean_fd : :obj:`float`
-        The exclusion threshold used for ``table`` (mm), stated in the sidecar.
+    max_mean_fd : :obj:`float` or None
+        The exclusion threshold used for ``table`` (mm), stated in the sidecar (None: no
+        motion estimates, as :func:`qc_table`).
     fd_spike : :obj:`float`, optional
         The FD spike threshold used for ``n_fd_above`` (mm), stated when given.
 
@@ -394,7 +407,8 @@ def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float,
     """
     from mirrorflow.io.bids import write_sidecar
 
-    max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
+    if max_mean_fd is not None:
+        max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sidecar = {
