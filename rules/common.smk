@@ -4,6 +4,7 @@
 from functools import lru_cache
 from pathlib import Path
 
+from mirrorflow.exceptions import ConfigError
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import check_config, group_models, inference_settings
 from mirrorflow.io.layout import (
@@ -100,6 +101,13 @@ SUBJECTS = INDEX.subjects
 HAS_SES = INDEX.has_sessions
 # Parallel lists of every (subject, [session,] run) for expand(..., zip, **RUN_PAIRS).
 RUN_PAIRS = INDEX.run_fields()
+# First-level models: one of all a participant's runs ("across" sessions), or one per
+# session ("each"), the participant's maps then their fixed effects (firstlevel_fixed).
+FL_EACH = config["firstlevel"]["sessions"] == "each"
+if FL_EACH and not HAS_SES:
+    raise ConfigError(
+        "firstlevel.sessions is 'each' (a model per session) but the study has no sessions"
+    )
 
 
 wildcard_constraints:
@@ -195,14 +203,18 @@ FIRSTLEVEL_MAP = bids_path(
     _FL, contrast="{contrast}", stat="{stat}", suffix="statmap", **_FL_ENT
 )
 FIRSTLEVEL_MASK = bids_path(_FL, desc="brain", suffix="mask", **_FL_ENT)
-DESIGN = bids_path(_FL, sub="{sub}", task=TASK, suffix="design", extension=".tsv")
-DESIGN_FIGURE = bids_path(
-    f"{OUT}/firstlevel/sub-{{sub}}/figures",
-    sub="{sub}",
-    task=TASK,
-    suffix="design",
-    extension=".png",
+# The first-level GLM's outputs: the participant's maps, or each session's.
+_GLM = f"{_FL}/ses-{{ses}}" if FL_EACH else _FL
+_GLM_ENT = dict(_FL_ENT, ses="{ses}" if FL_EACH else None)
+GLM_ID = "sub-{sub}_ses-{ses}" if FL_EACH else "sub-{sub}"
+GLM_MAP = bids_path(
+    _GLM, contrast="{contrast}", stat="{stat}", suffix="statmap", **_GLM_ENT
 )
+GLM_MASK = bids_path(_GLM, desc="brain", suffix="mask", **_GLM_ENT)
+_DESIGN_ENT = dict(sub="{sub}", ses=_GLM_ENT["ses"], task=TASK, suffix="design")
+DESIGN = bids_path(_GLM, extension=".tsv", **_DESIGN_ENT)
+DESIGN_FIGURE = bids_path(f"{_GLM}/figures", extension=".png", **_DESIGN_ENT)
+GLM_LABELS = {"subject": "sub-{sub}", **({"session": "ses-{ses}"} if FL_EACH else {})}
 
 _GR = dict(task=TASK, space=SPACE, res=RES, contrast="{contrast}", model="{model}")
 GROUP_Z = bids_path(f"{OUT}/group", stat="z", suffix="statmap", **_GR)
@@ -334,7 +346,7 @@ REGIONS = f"{_REP}/desc-literature_regions.tsv"
 # Benchmark file of each rule that has one (runtimes in the report; one template per rule,
 # so the rules and get_benchmarks cannot disagree).
 BENCHMARKS = {
-    "firstlevel_glm": f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.bench.tsv",
+    "firstlevel_glm": f"{OUT}/logs/firstlevel_glm/{GLM_ID}.bench.tsv",
     "group_model": f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv",
     "group_null": f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv",
     "group_threshold": f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv",
@@ -606,12 +618,18 @@ def _events_file(sub, ses, run):
     )
 
 
-def get_subject_events(wildcards):
-    """Input function: the events files of one subject's included runs (found by the BIDS
-    inheritance principle in raw datasets)."""
+def _model_runs(wildcards):
+    """The included runs of one first-level model: the participant's, or one session's
+    (firstlevel.sessions: each)."""
+    pairs = included_runs()[wildcards.sub]
+    return [pair for pair in pairs if pair[0] == wildcards.ses] if FL_EACH else pairs
+
+
+def get_model_events(wildcards):
+    """Input function: the events files of one first-level model's included runs (found
+    by the BIDS inheritance principle in raw datasets)."""
     return [
-        _events_file(wildcards.sub, ses, run)
-        for ses, run in included_runs()[wildcards.sub]
+        _events_file(wildcards.sub, ses, run) for ses, run in _model_runs(wildcards)
     ]
 
 
@@ -638,19 +656,50 @@ def _expand_runs(template, sub, pairs):
     return expand(template, zip, **fill)
 
 
-def get_subject_runs(template):
-    """Input function: ``template`` expanded over one subject's included runs."""
+def get_model_runs(template):
+    """Input function: ``template`` expanded over one first-level model's included runs."""
 
     def _expand(wildcards):
-        return _expand_runs(template, wildcards.sub, included_runs()[wildcards.sub])
+        return _expand_runs(template, wildcards.sub, _model_runs(wildcards))
 
     return _expand
 
 
-def get_firstlevel_template(wildcards):
-    """First-level map file name of one subject, with {contrast} and {stat} left to fill
-    (the script writes it beside its declared outputs, wherever storage puts them)."""
-    return Path(FIRSTLEVEL_MAP).name.replace("{sub}", wildcards.sub)
+def get_map_template(template):
+    """Input function: the file name of ``template`` (a map of one model) with {contrast}
+    and {stat} left to fill (the script writes it beside its declared outputs, wherever
+    storage puts them)."""
+
+    def name(wildcards):
+        name = Path(template).name
+        for key, value in wildcards.items():
+            name = name.replace(f"{{{key}}}", value)
+        return name
+
+    return name
+
+
+def _sessions(sub):
+    """The sessions of a participant with an included run, sorted."""
+    return sorted({ses for ses, _ in included_runs()[sub]})
+
+
+def get_session_files(template, **fill):
+    """Input function of the fixed-effects rule: ``template`` for each session of the
+    participant, and each first-level contrast when ``template`` has {contrast} (contrast
+    by contrast, sessions in order within each)."""
+
+    def files(wildcards):
+        contrasts = (
+            config["firstlevel"]["contrasts"] if "{contrast}" in template else [None]
+        )
+        return [
+            template.format(sub=wildcards.sub, ses=ses, contrast=contrast, **fill)
+            for contrast in contrasts
+            for ses in _sessions(wildcards.sub)
+        ]
+
+    return files
 
 
 def _output_root(path):
@@ -831,7 +880,12 @@ def get_benchmarks(wildcards):
     if LAYOUT == "raw":
         files += expand(BENCHMARKS["preproc_anat"], sub=SUBJECTS)
         files += expand(BENCHMARKS["preproc_bold"], zip, **RUN_PAIRS)
-    files += expand(BENCHMARKS["firstlevel_glm"], sub=get_included_subjects())
+    subjects = get_included_subjects()
+    files += [
+        BENCHMARKS["firstlevel_glm"].format(sub=sub, ses=ses)
+        for sub in subjects
+        for ses in (_sessions(sub) if FL_EACH else [None])
+    ]
     for contrast, model in GROUP_MODELS:
         names = dict(contrast=contrast, model=model)
         files += expand(BENCHMARKS["group_model"], **names)

@@ -1,27 +1,28 @@
-# nilearn first-level GLM of each participant, contrasts from config.
+# nilearn first-level GLM of each participant (or of each session, then the participant's
+# fixed effects: firstlevel.sessions), contrasts from config.
 
 
 rule firstlevel_glm:
     input:
-        bold=get_subject_runs(PREPROC["bold"]),
-        masks=get_subject_runs(PREPROC["mask"]),
-        confounds=get_subject_runs(PREPROC["confounds"]),
-        events=get_subject_events,
+        bold=get_model_runs(PREPROC["bold"]),
+        masks=get_model_runs(PREPROC["mask"]),
+        confounds=get_model_runs(PREPROC["confounds"]),
+        events=get_model_events,
     output:
         maps=expand(
-            FIRSTLEVEL_MAP,
+            GLM_MAP,
             contrast=list(config["firstlevel"]["contrasts"]),
             stat=["effect", "variance", "z", "t"],
             allow_missing=True,
         ),
         sidecars=expand(
-            sidecar(FIRSTLEVEL_MAP),
+            sidecar(GLM_MAP),
             contrast=list(config["firstlevel"]["contrasts"]),
             stat=["effect", "variance", "z", "t"],
             allow_missing=True,
         ),
-        mask=FIRSTLEVEL_MASK,
-        mask_sidecar=sidecar(FIRSTLEVEL_MASK),
+        mask=GLM_MASK,
+        mask_sidecar=sidecar(GLM_MASK),
         design=DESIGN,
         design_sidecar=sidecar(DESIGN),
         design_figure=report(
@@ -29,10 +30,10 @@ rule firstlevel_glm:
             caption="../report/design.rst",
             category="3. First level",
             subcategory="design matrices",
-            labels={"subject": "sub-{sub}"},
+            labels=GLM_LABELS,
         ),
     log:
-        f"{OUT}/logs/firstlevel_glm/sub-{{sub}}.log",
+        f"{OUT}/logs/firstlevel_glm/{GLM_ID}.log",
     benchmark:
         BENCHMARKS["firstlevel_glm"]
     conda:
@@ -47,6 +48,42 @@ rule firstlevel_glm:
         drift_model=config["firstlevel"]["drift_model"],
         high_pass=config["firstlevel"]["high_pass"],
         noise_model=config["firstlevel"]["noise_model"],
-        map_template=get_firstlevel_template,
+        map_template=get_map_template(GLM_MAP),
     script:
         "../workflow/scripts/firstlevel_glm.py"
+
+
+if FL_EACH:
+
+    rule firstlevel_fixed:
+        input:
+            effects=get_session_files(GLM_MAP, stat="effect"),
+            variances=get_session_files(GLM_MAP, stat="variance"),
+            masks=get_session_files(GLM_MASK),
+            designs=get_session_files(DESIGN),
+        output:
+            maps=expand(
+                FIRSTLEVEL_MAP,
+                contrast=list(config["firstlevel"]["contrasts"]),
+                stat=["effect", "variance", "z", "t"],
+                allow_missing=True,
+            ),
+            sidecars=expand(
+                sidecar(FIRSTLEVEL_MAP),
+                contrast=list(config["firstlevel"]["contrasts"]),
+                stat=["effect", "variance", "z", "t"],
+                allow_missing=True,
+            ),
+            mask=FIRSTLEVEL_MASK,
+            mask_sidecar=sidecar(FIRSTLEVEL_MASK),
+        log:
+            f"{OUT}/logs/firstlevel_fixed/sub-{{sub}}.log",
+        conda:
+            "../envs/firstlevel.yaml"
+        container:
+            config["containers"]["firstlevel"]
+        params:
+            contrasts=list(config["firstlevel"]["contrasts"]),
+            map_template=get_map_template(FIRSTLEVEL_MAP),
+        script:
+            "../workflow/scripts/firstlevel_fixed.py"

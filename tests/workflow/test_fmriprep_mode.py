@@ -318,3 +318,62 @@ def test_series_another_pipeline_preprocessed_to_first_level_maps(study, tmp_pat
         other = nib.load(out / z.format(sub)).get_fdata()
         brain = other != 0
         assert other[task & brain].mean() >= 3 and abs(other[~task & brain].mean()) < 0.5
+
+
+def _as_sessions(sim: Path, root: Path, subjects) -> tuple[Path, Path]:
+    """The simulated study's raw events and fMRIPrep series, their run 1 and run 2 as
+    sessions 1 and 2 of a user's dataset (symbolic links): ``(bids, fmriprep)``."""
+    bids, deriv = root / "bids", root / "fmriprep"
+    for tree, source in ((bids, sim / "bids"), (deriv, sim / "fmriprep")):
+        tree.mkdir(parents=True)
+        for name in ("dataset_description.json", "participants.tsv"):
+            if (source / name).exists():
+                (tree / name).symlink_to(source / name)
+        for sub in subjects:
+            for path in (source / f"sub-{sub}" / "func").glob("*_run-[12]_*"):
+                ses = path.name.split("_run-")[1][0]
+                name = path.name.replace(f"sub-{sub}_", f"sub-{sub}_ses-{ses}_")
+                folder = tree / f"sub-{sub}" / f"ses-{ses}" / "func"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / name).symlink_to(path)
+    return bids, deriv
+
+
+def test_model_per_session_and_the_fixed_effects_of_a_participant(study, tmp_path):
+    """Two participants' two runs as two sessions of a user's fMRIPrep dataset, with
+    firstlevel.sessions: each: a model per session (maps under ses-<label>/), and each
+    participant's maps their fixed effects (rule firstlevel_fixed). Reference: the same
+    runs fitted as one model by nilearn (the fMRIPrep study's first level), which combines
+    its runs' contrasts by fixed effects too: equal effects (to 1e-4 of their range) and
+    z-maps (Pearson r >= 0.99) within the common mask."""
+    sim = study.out / "sourcedata" / "simulated"
+    bids, deriv = _as_sessions(sim, tmp_path / "user", ("01", "02"))
+    out = tmp_path / "results"
+    config = tmp_path / "sessions.yaml"
+    config.write_text(
+        f"study: {{source: fmriprep, bids_dir: '{bids}', fmriprep_dir: '{deriv}', "
+        f"fmriprep_space: MNI152NLin2009aSym, fmriprep_res: 4}}\n"
+        "firstlevel: {sessions: each}\n")
+    name = ("sub-{0}_task-imitation_space-MNI152NLin2009aSym_res-4_contrast-imitate_stat-{1}"
+            "_statmap.nii.gz")
+    targets = [f"{out}/firstlevel/sub-{s}/{name.format(s, 'z')}" for s in ("01", "02")]
+    result = snakemake(*targets, "--cores", "2", "--configfile", REDUCED, FMRIPREP, config,
+                       "--config", f"output_dir={out}")
+    jobs = Counter(_jobs(result.stdout + result.stderr))
+    assert jobs["firstlevel_glm"] == 4 and jobs["firstlevel_fixed"] == 2
+    for sub in ("01", "02"):
+        for ses in ("1", "2"):
+            assert (out / f"firstlevel/sub-{sub}/ses-{ses}" /
+                    name.format(f"{sub}_ses-{ses}", "z")).exists()
+        maps = {}
+        for where, root in (("each", out), ("across", study.out)):
+            folder = root / f"firstlevel/sub-{sub}"
+            maps[where] = {stat: nib.load(folder / name.format(sub, stat)).get_fdata()
+                           for stat in ("effect", "z")}
+        mask = (maps["each"]["z"] != 0) & (maps["across"]["z"] != 0)
+        effect = maps["each"]["effect"][mask], maps["across"]["effect"][mask]
+        assert np.abs(effect[0] - effect[1]).max() <= 1e-4 * np.ptp(effect[1])
+        assert np.corrcoef(maps["each"]["z"][mask], maps["across"]["z"][mask])[0, 1] >= 0.99
+        sidecar = json.loads((out / f"firstlevel/sub-{sub}" / name.format(sub, "z").replace(
+            ".nii.gz", ".json")).read_text())
+        assert "combined by fixed effects" in sidecar["Description"]

@@ -11,7 +11,10 @@ from mirrorflow.exceptions import ConfigError, InputDataError
 from mirrorflow.io.config import unknown_conditions
 from mirrorflow.io.validate import check_bold, check_events
 
-__all__ = ["STATS", "fit_first_level", "write_first_level"]
+__all__ = [
+    "STATS", "combine_sessions", "design_dof", "fit_first_level", "write_first_level",
+    "write_maps",
+]
 
 LOGGER = logging.getLogger(__name__)
 
@@ -107,12 +110,9 @@ def fit_first_level(
     return maps, model.design_matrices_, methods, mask
 
 
-def write_first_level(
-    maps, design_matrices, mask, *, map_template, mask_file, design_file, methods, sources
-) -> None:
+def write_maps(maps, mask, *, map_template, mask_file, methods, sources) -> None:
     """Write every map to ``map_template.format(contrast=..., stat=...)`` with a sidecar,
-    the mask, and the runs' design matrices stacked in one TSV with a ``run`` column (its
-    sidecar: the methods sentence, which names the confounds used)."""
+    and the mask."""
     from mirrorflow.io.bids import save_float_image, write_sidecar
 
     for contrast, stats in maps.items():
@@ -122,6 +122,17 @@ def write_first_level(
             write_sidecar(path, {"Contrast": contrast, "Statistic": stat,
                                  "Sources": sources, "Description": methods})
     mask.to_filename(mask_file)
+
+
+def write_first_level(
+    maps, design_matrices, mask, *, map_template, mask_file, design_file, methods, sources
+) -> None:
+    """:func:`write_maps`, and the runs' design matrices stacked in one TSV with a ``run``
+    column (its sidecar: the methods sentence, which names the confounds used)."""
+    from mirrorflow.io.bids import write_sidecar
+
+    write_maps(maps, mask, map_template=map_template, mask_file=mask_file, methods=methods,
+               sources=sources)
     design = pd.concat(
         [dm.assign(run=index + 1) for index, dm in enumerate(design_matrices)]
     ).rename_axis("frame_time")
@@ -134,3 +145,47 @@ def _expression_vector(expression: str, design_matrix: pd.DataFrame) -> np.ndarr
     from nilearn.glm import expression_to_contrast_vector
 
     return np.asarray(expression_to_contrast_vector(expression, list(design_matrix.columns)))
+
+
+def design_dof(design_file) -> int:
+    """Residual degrees of freedom of a model from its design TSV (:func:`write_first_level`):
+    over its runs, the volumes minus the design's columns."""
+    design = pd.read_csv(design_file, sep="\t")
+    n_columns = design.shape[1] - 2  # without frame_time and run
+    return int(sum(len(rows) - n_columns for _, rows in design.groupby("run")))
+
+
+def combine_sessions(*, effects, variances, masks, designs):
+    """One participant's maps from its session models, by fixed effects.
+
+    ``effects[contrast]`` and ``variances[contrast]`` list the sessions' effect and variance
+    maps in one order, ``masks`` and ``designs`` (design TSVs, for each model's degrees of
+    freedom) in the same. Per contrast, nilearn's ``compute_fixed_effects`` gives the
+    sessions' mean effect, its variance, t and z, within the voxels every session's mask
+    holds. Returns ``(maps, mask, methods)`` as :func:`fit_first_level`.
+    """
+    import json
+
+    from nilearn import __version__ as nilearn_version
+    from nilearn.glm import compute_fixed_effects
+    from nilearn.masking import intersect_masks
+
+    from mirrorflow.io.bids import sidecar_path
+
+    mask = intersect_masks(list(masks), threshold=1, connected=False)
+    dofs = [design_dof(design) for design in designs]
+    maps = {}
+    for contrast in effects:
+        effect, variance, t, z = compute_fixed_effects(
+            list(effects[contrast]), list(variances[contrast]), mask=mask, dofs=dofs)
+        maps[contrast] = {"effect": effect, "variance": variance, "z": z, "t": t}
+    # The session models' own sentence (their design's sidecar), then how they combine.
+    model = sidecar_path(designs[0])
+    model = json.loads(model.read_text()).get("Description", "") if model.exists() else ""
+    methods = (model + " " if model else "") + (
+        f"Each of the participant's {len(dofs)} sessions was modelled on its own; each "
+        f"contrast's session estimates were combined by fixed effects (nilearn "
+        f"{nilearn_version} compute_fixed_effects: mean effect, its variance, and t and z "
+        f"with the sessions' residual degrees of freedom, {', '.join(map(str, dofs))})."
+    )
+    return maps, mask, methods
