@@ -74,7 +74,11 @@ else:
         filters=_study["filters"],
     )
     if LAYOUT == "raw":
-        INDEX = index_bids(BIDS_DIR, **_selection)
+        INDEX = index_bids(
+            BIDS_DIR,
+            t1w_per_session=config["preproc"]["t1w"] == "session",
+            **_selection,
+        )
     elif LAYOUT == "preprocessed":
         FMRIPREP_SPACE = _study["preprocessed"]["space"]
         _selection.pop("filters")
@@ -107,6 +111,12 @@ FL_EACH = config["firstlevel"]["sessions"] == "each"
 if FL_EACH and not HAS_SES:
     raise ConfigError(
         "firstlevel.sessions is 'each' (a model per session) but the study has no sessions"
+    )
+# Raw data: one T1w per participant, or each session's own (preproc.t1w: session).
+ANAT_EACH = LAYOUT == "raw" and config["preproc"]["t1w"] == "session"
+if ANAT_EACH and not HAS_SES:
+    raise ConfigError(
+        "preproc.t1w is 'session' (a T1w per session) but the study has no sessions"
     )
 
 
@@ -163,12 +173,15 @@ FMRIPREP = {
     ),
 }
 
-_ANAT_DIR = f"{OUT}/preproc/sub-{{sub}}/anat"
-_ANAT_STD = dict(sub="{sub}", space=SPACE, res=RES)
+# A participant's anatomical outputs, or (preproc.t1w: session) each session's.
+ANAT_ID = "sub-{sub}_ses-{ses}" if ANAT_EACH else "sub-{sub}"
+_ANAT_DIR = f"{OUT}/preproc/{ANAT_ID.replace('_', '/')}/anat"
+_ANAT_ENT = dict(sub="{sub}", ses="{ses}" if ANAT_EACH else None)
+_ANAT_STD = dict(**_ANAT_ENT, space=SPACE, res=RES)
 ANAT = {
-    "brain": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_SUB),
-    "mask": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_SUB),
-    "xfm": f"{_ANAT_DIR}/sub-{{sub}}_from-T1w_to-{SPACE}_mode-image_xfm.nii.gz",
+    "brain": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_ANAT_ENT),
+    "mask": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_ANAT_ENT),
+    "xfm": f"{_ANAT_DIR}/{ANAT_ID}_from-T1w_to-{SPACE}_mode-image_xfm.nii.gz",
     "brain_std": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_ANAT_STD),
     "mask_std": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_ANAT_STD),
 }
@@ -358,7 +371,7 @@ BENCHMARKS = {
     "meta_contrast": f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv",
     "meta_contrast_null": f"{OUT}/logs/meta_contrast_null/meta-contrast_shard-{{shard}}.bench.tsv",
     "meta_contributions": f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv",
-    "preproc_anat": f"{OUT}/logs/preproc_anat/sub-{{sub}}.bench.tsv",
+    "preproc_anat": f"{OUT}/logs/preproc_anat/{ANAT_ID}.bench.tsv",
     "preproc_bold": f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv",
     "simulate_study": f"{OUT}/logs/simulate_study/simulate_study.bench.tsv",
 }
@@ -563,16 +576,32 @@ def check_inputs():
     runs = [{"bold": b, "events": _events_file(*key)} for b, key in zip(bold, keys)]
     checked = validate_inputs(
         runs=runs,
-        t1w=[INDEX.t1w[sub] for sub in SUBJECTS] if LAYOUT == "raw" else [],
+        t1w=(
+            [_t1w_file(sub, ses) for sub, ses in _anat_units()]
+            if LAYOUT == "raw"
+            else []
+        ),
         conditions=config["firstlevel"]["conditions"],
         n_jobs=workflow.cores or 1,
     )
     logger.info(f"Inputs checked: {len(checked['files'])} files.")
 
 
+def _anat_units():
+    """(subject, session) of every anatomical job: the session None for one per subject."""
+    if ANAT_EACH:
+        return sorted(INDEX.session_t1w)
+    return [(sub, None) for sub in SUBJECTS]
+
+
+def _t1w_file(sub, ses):
+    """The subject's (or the session's: preproc.t1w) T1w image, as the index found it."""
+    return INDEX.session_t1w[(sub, ses)] if ANAT_EACH else INDEX.t1w[sub]
+
+
 def get_t1w(wildcards):
-    """The subject's T1w image, as the index found it."""
-    return INDEX.t1w[wildcards.sub]
+    """Input function: :func:`_t1w_file` of the job."""
+    return _t1w_file(wildcards.sub, wildcards.get("ses"))
 
 
 def _run_key(wildcards):
@@ -710,8 +739,11 @@ def _output_root(path):
 
 
 def get_anat_workdir(wildcards, output):
-    """nipype's working directory of one subject's T1w, under the output folder."""
-    return str(_output_root(output.brain) / "work" / "anat" / f"sub-{wildcards.sub}")
+    """nipype's working directory of one subject's (or session's) T1w, under the output
+    folder."""
+    return str(
+        _output_root(output.brain) / "work" / "anat" / ANAT_ID.format(**wildcards)
+    )
 
 
 def _preproc_work(path):
@@ -878,7 +910,10 @@ def get_benchmarks(wildcards):
     first-level jobs exist for the included subjects only)."""
     files = expand(BENCHMARKS["simulate_study"]) if SIMULATED else []
     if LAYOUT == "raw":
-        files += expand(BENCHMARKS["preproc_anat"], sub=SUBJECTS)
+        files += [
+            BENCHMARKS["preproc_anat"].format(sub=sub, ses=ses)
+            for sub, ses in _anat_units()
+        ]
         files += expand(BENCHMARKS["preproc_bold"], zip, **RUN_PAIRS)
     subjects = get_included_subjects()
     files += [
@@ -947,5 +982,5 @@ def get_methods_inputs(wildcards):
         macm_experiments=MACM_EXPERIMENTS,
     )
     if LAYOUT == "raw":
-        inputs["anat"] = sidecar(ANAT["xfm"].format(sub=first_run["sub"]))
+        inputs["anat"] = sidecar(ANAT["xfm"].format(**first_run))
     return inputs

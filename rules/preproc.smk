@@ -1,6 +1,6 @@
-# nipype preprocessing of raw BIDS: one anatomical workflow per subject (brain extraction,
-# T1w-to-MNI registration), one BOLD workflow per run (slice timing, motion, BOLD-to-T1w,
-# a single resampling to MNI, smoothing, confounds).
+# nipype preprocessing of raw BIDS: one anatomical workflow per subject, or per session
+# (preproc.t1w; brain extraction, T1w-to-MNI registration), one BOLD workflow per run
+# (slice timing, motion, BOLD-to-T1w, a single resampling to MNI, smoothing, confounds).
 
 
 rule preproc_anat:
@@ -10,7 +10,7 @@ rule preproc_anat:
         **ANAT,
         **ANAT_SIDECARS,
     log:
-        f"{OUT}/logs/preproc_anat/sub-{{sub}}.log",
+        f"{OUT}/logs/preproc_anat/{ANAT_ID}.log",
     benchmark:
         BENCHMARKS["preproc_anat"]
     conda:

@@ -106,8 +106,9 @@ def test_single_run_task_named_without_run_entity(tmp_path):
     index = index_bids(root, task="faces")
     assert index.runs == {"01": [(None, "1")], "02": [(None, "1")]}
     assert index.bold[("01", None, "1")] == str(root / "sub-01/func/sub-01_task-faces_bold.nii.gz")
-    assert index.events == {("01", None, "1"): str(root / "task-faces_events.tsv"),
-                            ("02", None, "1"): str(root / "sub-02/func/sub-02_task-faces_events.tsv")}
+    assert index.events == {
+        ("01", None, "1"): str(root / "task-faces_events.tsv"),
+        ("02", None, "1"): str(root / "sub-02/func/sub-02_task-faces_events.tsv")}
     assert index_bids(root, task="faces", runs=[1]).runs == index.runs  # a YAML integer
     (root / "task-faces_events.tsv").unlink()
     with pytest.raises(InputDataError, match=r"sub-01/func/sub-01_task-faces_events.tsv: file "
@@ -333,7 +334,8 @@ def test_fmriprep_outputs_of_a_single_run_task_with_acquisitions_and_cohorts(tmp
         "mask": f"{stem}_space-MNIPediatricAsym_cohort-2_res-2_desc-brain_mask.nii.gz",
         "confounds": f"{stem}_desc-confounds_timeseries.tsv",
     }
-    assert index.events[("01", None, "1")] == str(bids / "sub-01/func/sub-01_task-faces_events.tsv")
+    assert index.events[("01", None, "1")] == \
+        str(bids / "sub-01/func/sub-01_task-faces_events.tsv")
     (bids / "sub-01/func/sub-01_task-faces_events.tsv").unlink()
     with pytest.raises(InputDataError, match=r"bids/sub-01/func/sub-01_task-faces_acq-slow_events"
                        r".tsv: file does not exist"):

@@ -149,6 +149,48 @@ def test_dry_run_on_a_bids_dataset_with_sessions(tmp_path):
         "sub-01/ses-b/func/sub-01_ses-b_task-imitation_run-1_bold.json")}
 
 
+def test_dry_run_with_a_t1w_per_session(tmp_path):
+    """preproc.t1w: session: each session's own T1w is brain-extracted and normalised on
+    its own (one anatomical job per session) and that session's runs are registered to
+    it; a session without a T1w, or the setting on a study without sessions, stops the
+    dry run with one message."""
+    bids = tmp_path / "bids"
+    _sessions_tree(bids)
+    for sub in ("01", "02"):
+        anat = bids / f"sub-{sub}" / "ses-b" / "anat"
+        anat.mkdir()
+        (anat / f"sub-{sub}_ses-b_T1w.nii.gz").write_text("")
+    config = tmp_path / "sessions.yaml"
+    config.write_text(f"study: {{source: bids, bids_dir: '{bids}'}}\npreproc: {{t1w: session}}\n")
+    args = ("-n", "--configfile", config, "--config", f"output_dir={tmp_path}/results")
+    out = snakemake(*args).stdout
+    counts = _job_counts(out)
+    assert counts["preproc_anat"] == 4 and counts["preproc_bold"] == 4
+    inputs = _inputs(out)
+    for sub in ("01", "02"):
+        for ses in ("a", "b"):
+            assert f"{bids}/sub-{sub}/ses-{ses}/anat/sub-{sub}_ses-{ses}_T1w.nii.gz" in inputs
+            assert (f"{tmp_path}/results/preproc/sub-{sub}/ses-{ses}/anat/sub-{sub}_ses-{ses}_"
+                    "desc-brain_T1w.nii.gz") in inputs  # the session's runs' registration
+    (bids / "sub-02/ses-b/anat/sub-02_ses-b_T1w.nii.gz").unlink()
+    refused = snakemake(*args, check=False)
+    assert refused.returncode != 0
+    assert (f"{bids}/sub-02/ses-b/anat: no T1w image (*_T1w.nii.gz), which preproc.t1w: "
+            "session needs in every session") in refused.stdout + refused.stderr
+    flat = tmp_path / "flat"
+    _bids_root(flat, "no sessions")
+    for sub in ("01", "02"):
+        for folder, name in (("anat", "T1w.nii.gz"), ("func", "task-imitation_run-1_bold.nii.gz"),
+                             ("func", "task-imitation_run-1_events.tsv")):
+            (flat / f"sub-{sub}" / folder).mkdir(parents=True, exist_ok=True)
+            (flat / f"sub-{sub}" / folder / f"sub-{sub}_{name}").write_text("")
+    config.write_text(f"study: {{source: bids, bids_dir: '{flat}'}}\npreproc: {{t1w: session}}\n")
+    refused = snakemake(*args, check=False)
+    assert refused.returncode != 0
+    assert "preproc.t1w is 'session' (a T1w per session) but the study has no sessions" in \
+        refused.stdout + refused.stderr
+
+
 def test_dry_run_on_uncompressed_bold_with_two_acquisitions(tmp_path):
     """As public archives hold data: uncompressed ``.nii`` series, each run acquired twice
     (acq-mb, acq-sb), one events file per run without acq (it applies to both, by BIDS

@@ -51,7 +51,9 @@ class StudyIndex:
     ``mask``, ``confounds``: fMRIPrep's, the table of its release; another pipeline's, as
     ``study.preprocessed`` names them, mask and confounds None where it names none);
     ``sidecars[(sub, ses, run)]`` the
-    JSON sidecars that apply to the run's series (:func:`bold_sidecars`).
+    JSON sidecars that apply to the run's series (:func:`bold_sidecars`);
+    ``session_t1w[(sub, ses)]`` each session's own T1w image (raw BIDS indexed with
+    ``t1w_per_session``).
     """
 
     runs: dict[str, list[tuple[str | None, str]]]
@@ -60,6 +62,7 @@ class StudyIndex:
     events: dict[tuple, str] = field(default_factory=dict)
     imported: dict[tuple, dict[str, str | None]] = field(default_factory=dict)
     sidecars: dict[tuple, list[str]] = field(default_factory=dict)
+    session_t1w: dict[tuple, str] = field(default_factory=dict)
 
     @property
     def has_sessions(self) -> bool:
@@ -92,6 +95,8 @@ def select_runs(index: StudyIndex, *, subjects=(), runs=(), where="") -> StudyIn
         events={key: path for key, path in index.events.items() if key[0] in chosen},
         imported={key: files for key, files in index.imported.items() if key[0] in chosen},
         sidecars={key: files for key, files in index.sidecars.items() if key[0] in chosen},
+        session_t1w={key: path for key, path in index.session_t1w.items()
+                     if key[0] in chosen},
     )
     selected.runs = {sub: pairs for sub, pairs in selected.runs.items() if pairs}
     return selected
@@ -332,14 +337,16 @@ def _mixed_sessions(runs, root) -> None:
 
 def index_bids(
     bids_dir, *, task: str, subjects=(), sessions=(), runs=(), filters=None,
-    events: bool = True,
+    events: bool = True, t1w_per_session: bool = False,
 ) -> StudyIndex:
     """Index the BOLD runs of ``task`` (and each subject's T1w) in a raw BIDS dataset.
 
     ``subjects``, ``sessions`` and ``runs`` restrict the selection (empty: all);
     ``filters`` (entity -> label, keys in :data:`FILTER_ENTITIES`) select one acquisition
     of each run. BOLD series may be ``.nii.gz`` or ``.nii``. A selected subject without
-    runs, a run without its events file, or a subject without a T1w image is an error.
+    runs, a run without its events file, or a subject without a T1w image is an error;
+    with ``t1w_per_session``, so is a session (with runs) without its own T1w
+    (``ses-<label>/anat/``).
     """
     bids_dir = Path(bids_dir)
     _check_dataset(bids_dir, "BIDS dataset")
@@ -363,6 +370,8 @@ def index_bids(
                     index.events[(sub, ses_, run)] = _find_events(
                         func, Path(path).name, task=task, listings=listings)
                 pairs.append((ses_, run))
+            if t1w_per_session and any(p[0] == ses for p in pairs):
+                index.session_t1w[(sub, ses)] = _readable(_find_t1w(bids_dir, sub, ses))
         if not pairs:
             if subjects:
                 raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no task-{task} BOLD runs"
@@ -392,14 +401,17 @@ def _filtered(filters) -> str:
     return f" that study.filters {filters} select" if filters else ""
 
 
-def _find_t1w(bids_dir: Path, sub: str) -> str:
-    """The subject's T1w image: ``anat/`` first, else the first session's ``anat/``."""
-    folders = [bids_dir / f"sub-{sub}" / "anat"]
-    folders += sorted(
-        Path(entry.path) / "anat"
-        for entry in _scan(str(bids_dir / f"sub-{sub}"))
-        if entry.name.startswith("ses-")
-    )
+def _find_t1w(bids_dir: Path, sub: str, ses: str | None = None) -> str:
+    """The subject's T1w image: ``anat/`` first, else the first session's ``anat/``; with
+    ``ses``, that session's ``anat/`` only."""
+    subject = bids_dir / f"sub-{sub}"
+    if ses is not None:
+        folders = [subject / f"ses-{ses}" / "anat"]
+    else:
+        folders = [subject / "anat"] + sorted(
+            Path(entry.path) / "anat" for entry in _scan(str(subject))
+            if entry.name.startswith("ses-")
+        )
     for folder in folders:
         names = sorted(
             entry.name for entry in _scan(str(folder))
@@ -407,7 +419,10 @@ def _find_t1w(bids_dir: Path, sub: str) -> str:
         )
         if names:
             return str(folder / names[0])
-    raise InputDataError(f"{bids_dir / f'sub-{sub}'}: no T1w image (anat/*_T1w.nii.gz)")
+    if ses is not None:
+        raise InputDataError(f"{folders[0]}: no T1w image (*_T1w.nii.gz), which "
+                             "preproc.t1w: session needs in every session")
+    raise InputDataError(f"{subject}: no T1w image (anat/*_T1w.nii.gz)")
 
 
 def index_fmriprep(
