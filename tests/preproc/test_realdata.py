@@ -2,11 +2,15 @@
 
 The T1w image has a skull and 0.7 mm voxels; the BOLD run (156 volumes, 3 mm voxels, TR
 2 s, SliceTiming known) covers about 115 mm of the head, so the lower cerebellum is outside
-its field of view. One Snakemake run of preprocessing, QC and the first-level GLM
-(tests/workflow/config-realdata), then checks against the template and the atlas.
+its field of view. The dataset is given to the workflow as a DataLad clone of a public
+archive often holds such a study: every file a symbolic link, the task's only run named
+without run-, its events file at the dataset root (BIDS inheritance). One Snakemake run of
+preprocessing, QC and the first-level GLM (tests/workflow/config-realdata), then checks
+against the template and the atlas.
 """
 
 import json
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
@@ -25,6 +29,26 @@ REAL = REPO.parent / "shared" / "realdata" / "studyforrest-sub02"
 SUB = "02"
 
 
+def _as_public_archive(folder: Path) -> Path:
+    """The real dataset as links (as a DataLad clone holds files), its one run renamed
+    without run- and its events file moved to the dataset root."""
+    renamed = {
+        f"sub-{SUB}/func/sub-{SUB}_task-objectcategories_run-1_bold.nii.gz":
+            f"sub-{SUB}/func/sub-{SUB}_task-objectcategories_bold.nii.gz",
+        f"sub-{SUB}/func/sub-{SUB}_task-objectcategories_run-1_bold.json":
+            f"sub-{SUB}/func/sub-{SUB}_task-objectcategories_bold.json",
+        f"sub-{SUB}/func/sub-{SUB}_task-objectcategories_run-1_events.tsv":
+            "task-objectcategories_events.tsv",
+    }
+    root = folder / "studyforrest"
+    for path in sorted(p for p in REAL.rglob("*") if p.is_file()):
+        name = str(path.relative_to(REAL))
+        link = root / renamed.get(name, name)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(path)
+    return root
+
+
 def _full_config(folder):
     """config/config.yaml with each section of the real-data config replacing its
     counterpart one level down (Snakemake's own merge would keep the default contrasts);
@@ -40,6 +64,7 @@ def _full_config(folder):
     scores = folder / "participants.tsv"
     scores.write_text(f"participant_id\teq\taccuracy\nsub-{SUB}\t40\t0.7\n")
     config["study"]["participants"] = str(scores)
+    config["study"]["bids_dir"] = str(_as_public_archive(folder))
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
