@@ -19,7 +19,16 @@ def snakemake(*args, check=True, timeout=1800, env=None, cwd=REPO):
     ``cwd``), each call a fresh process forked from a server that has imported Snakemake
     and its plugins once (tests/snakemake_fork.py); return the completed process.
 
+    Runs in the repository get ``--nolock``: both xdist workers run there at once, each
+    into its own output folder, and a Snakemake run that ends deletes the working folder's
+    whole ``.snakemake/locks`` folder, so the other worker's run could lose its locks, or
+    fail to write them (FileNotFoundError at its start, seen in a clean-clone CI). The lock
+    itself is tested in a working folder of its own (:func:`own_workdir`;
+    test_fmriprep_mode.py).
+
     ``env``: variables added to (or replacing) this process's environment."""
+    if Path(cwd) == REPO and "--nolock" not in args:
+        args = (*args, "--nolock")
     result = snakemake_fork.run([str(a) for a in args], cwd=cwd, timeout=timeout,
                                 env={**os.environ, **(env or {})})
     if check and result.returncode != 0:

@@ -342,9 +342,10 @@ def test_model_per_session_and_the_fixed_effects_of_a_participant(study, tmp_pat
     """A participant's two runs as two sessions of a user's fMRIPrep dataset, with
     firstlevel.sessions: each: a model per session (maps under ses-<label>/), and the
     participant's maps their fixed effects (rule firstlevel_fixed). Reference: the same
-    runs fitted as one model by nilearn (the fMRIPrep study's first level), which combines
-    its runs' contrasts by fixed effects too: equal effects (to 1e-4 of their range) and
-    z-maps (Pearson r >= 0.99) within the common mask."""
+    runs fitted as one model by nilearn (the fMRIPrep study's first level, as its fixture
+    left it: a later test excludes runs), which combines its runs' contrasts by fixed
+    effects too: equal effects (to 1e-4 of their range) and z-maps (Pearson r >= 0.99)
+    within the common mask."""
     sim = study.out / "sourcedata" / "simulated"
     bids, deriv = _as_sessions(sim, tmp_path / "user", ("01",))
     out = tmp_path / "results"
@@ -364,11 +365,11 @@ def test_model_per_session_and_the_fixed_effects_of_a_participant(study, tmp_pat
         for ses in ("1", "2"):
             assert (out / f"firstlevel/sub-{sub}/ses-{ses}" /
                     name.format(f"{sub}_ses-{ses}", "z")).exists()
-        maps = {}
-        for where, root in (("each", out), ("across", study.out)):
-            folder = root / f"firstlevel/sub-{sub}"
-            maps[where] = {stat: nib.load(folder / name.format(sub, stat)).get_fdata()
-                           for stat in ("effect", "z")}
+        maps = {"each": {}, "across": {}}
+        for stat in ("effect", "z"):
+            path = f"firstlevel/sub-{sub}/{name.format(sub, stat)}"
+            maps["each"][stat] = nib.load(out / path).get_fdata()
+            maps["across"][stat] = study.results[path]
         mask = (maps["each"]["z"] != 0) & (maps["across"]["z"] != 0)
         effect = maps["each"]["effect"][mask], maps["across"]["effect"][mask]
         assert np.abs(effect[0] - effect[1]).max() <= 1e-4 * np.ptp(effect[1])
