@@ -2,9 +2,18 @@
 # A task-fMRI study (Braadbaart et al. 2014) and a coordinate-based meta-analysis with
 # MACM (Fu et al. 2025), as one Snakemake workflow. See README.md.
 
+from pathlib import Path
+
+from mirrorflow.io.config import check_config_file
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Snakemake's YAML reading keeps the later of two equal keys and names neither the file
+# nor the line of a syntax error: the workflow's config file is read strictly first (the
+# files given with --configfile: rules/common.smk).
+if Path("config/config.yaml").exists():
+    check_config_file("config/config.yaml")
 
 
 configfile: "config/config.yaml"

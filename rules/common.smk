@@ -6,7 +6,14 @@ from pathlib import Path
 
 from mirrorflow.exceptions import ConfigError
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
-from mirrorflow.io.config import check_config, group_models, inference_settings
+from mirrorflow.io.config import (
+    check_config,
+    check_config_file,
+    check_finite,
+    check_output_dir,
+    group_models,
+    inference_settings,
+)
 from mirrorflow.io.layout import (
     StudyIndex,
     index_bids,
@@ -20,6 +27,11 @@ from mirrorflow.qc.metrics import read_included_runs
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+# Every config file strictly (a key written twice, .nan or .inf: file and line), then the
+# merged config (values given with --config), the schema and the references between keys.
+for _file in workflow.configfiles:
+    check_config_file(_file)
+check_finite(config)
 validate(config, "../config/config.schema.yaml")
 check_config(config)
 
@@ -36,6 +48,23 @@ if SIMULATED:
     LAYOUT = config["simulation"]["layout"]
 else:
     LAYOUT = "raw" if SOURCE == "bids" else SOURCE
+# Another pipeline's series: the folder of its pattern before the first placeholder.
+PREPROCESSED_DIR = (
+    str(Path(_study["preprocessed"]["bold"].split("{")[0]).parent)
+    if LAYOUT == "preprocessed"
+    else None
+)
+if not SIMULATED:
+    check_output_dir(
+        OUT,
+        {
+            "study.bids_dir": _study["bids_dir"],
+            "study.fmriprep_dir": (
+                _study["fmriprep_dir"] if LAYOUT == "fmriprep" else None
+            ),
+            "study.preprocessed.bold": PREPROCESSED_DIR,
+        },
+    )
 # Imported series without a confounds table: no motion regressors, no FD exclusion.
 NO_MOTION = LAYOUT == "preprocessed" and not _study["preprocessed"]["confounds"]
 
@@ -95,10 +124,9 @@ else:
             **_selection,
         )
 SPACE = TEMPLATE_SPACE if LAYOUT == "raw" else FMRIPREP_SPACE
-# The derivatives' source dataset (dataset_description.json's SourceDatasets): another
-# pipeline's is the folder of its pattern before the first placeholder.
+# The derivatives' source dataset (dataset_description.json's SourceDatasets).
 if LAYOUT == "preprocessed":
-    SOURCE_DIR = str(Path(_study["preprocessed"]["bold"].split("{")[0]).parent)
+    SOURCE_DIR = PREPROCESSED_DIR
 else:
     SOURCE_DIR = BIDS_DIR if LAYOUT == "raw" else FMRIPREP_DIR
 SUBJECTS = INDEX.subjects
@@ -559,7 +587,8 @@ MACM_NULL = f"{OUT}/macm/nulls/meta-macm_shard-{{shard}}_null.npz"
 # ------------------------------------------------------------------ input functions
 def check_inputs():
     """Check every input of the study before the first job (onstart; not in dry runs):
-    images (header, completeness, 4D, TR) and events against their run (the scores in
+    images (header, completeness, 4D, TR; values finite, a signal over time) and events
+    against their run (the scores in
     participants.tsv were checked at parse: SCORES). One InputDataError lists every bad
     file; the run stops with it.
     The simulated study is valid by construction; with a default storage provider the
@@ -582,6 +611,8 @@ def check_inputs():
             else []
         ),
         conditions=config["firstlevel"]["conditions"],
+        modulation=config["firstlevel"]["modulation"],
+        raw=LAYOUT == "raw",
         n_jobs=workflow.cores or 1,
     )
     logger.info(f"Inputs checked: {len(checked['files'])} files.")

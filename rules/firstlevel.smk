@@ -48,6 +48,7 @@ rule firstlevel_glm:
         drift_model=config["firstlevel"]["drift_model"],
         high_pass=config["firstlevel"]["high_pass"],
         noise_model=config["firstlevel"]["noise_model"],
+        modulation=config["firstlevel"]["modulation"],
         map_template=get_map_template(GLM_MAP),
     script:
         "../workflow/scripts/firstlevel_glm.py"

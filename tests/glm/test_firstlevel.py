@@ -101,3 +101,27 @@ def test_unknown_trial_type_in_events(run, tmp_path):
     events.to_csv(bad, sep="\t", index=False)
     with pytest.raises(InputDataError, match=r"events.tsv: unknown trial types \['yawn'\]"):
         _fit(run, events_files=[bad])
+
+
+def test_modulation_column_scales_events_only_when_configured(run, tmp_path):
+    """nilearn reads a ``modulation`` column as each event's amplitude: with
+    firstlevel.modulation the design is nilearn's own for the modulated events (and the
+    methods say so); without it the column is refused, naming the file."""
+    from nilearn.glm.first_level import make_first_level_design_matrix
+
+    events = pd.read_csv(run["events"], sep="\t").assign(modulation=[1.0, 0.5, 2.0, 1.5, 0.25])
+    modulated = tmp_path / "sub-01_task-x_run-1_events.tsv"
+    events.to_csv(modulated, sep="\t", index=False)
+    with pytest.raises(InputDataError, match=rf"{modulated}: column 'modulation' would set"):
+        _fit(run, events_files=[modulated])
+    _, designs, methods, _ = _fit(run, events_files=[modulated], modulation=True)
+    reference = make_first_level_design_matrix(
+        np.arange(N) * TR, events, hrf_model="glover", drift_model="cosine", high_pass=0.008)
+    for condition in ("imitate", "mismatch"):
+        np.testing.assert_allclose(designs[0][condition], reference[condition], atol=1e-10)
+    _, plain, plain_methods, _ = _fit(run)
+    assert not np.allclose(designs[0]["imitate"], plain[0]["imitate"])
+    assert "event amplitudes: the events' modulation column" in methods
+    assert "event amplitudes: 1" in plain_methods
+    with pytest.raises(InputDataError, match="firstlevel.modulation is true but the file has no"):
+        _fit(run, modulation=True)

@@ -124,3 +124,103 @@ def test_index_labels_written_as_yaml_integers(config):
         bad["study"][key] = value
         with pytest.raises(WorkflowError, match="study"):
             validate(bad, str(CONFIG / "config.schema.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("preproc:\n  fwhm: 6\n  resolution: 4\n  fwhm: 8\n",
+         r"key 'preproc.fwhm' is written twice, on lines 2 and 4"),
+        ("study: {task: a}\nstudy: {task: b}\n", r"key 'study' is written twice, on lines 1 and 2"),
+        ("preproc:\n  fwhm: .nan\n", r", line 2: preproc.fwhm is .nan; every number"),
+        ("meta:\n  ale: {alpha: -.Inf}\n", r", line 2: meta.ale.alpha is -.Inf"),
+        ("macm:\n  seeds:\n    spheres:\n    - {xyz: [1, .inf, 3], radius: 6}\n",
+         r", line 4: macm.seeds.spheres\[0\].xyz\[1\] is .inf"),
+        ("preproc:\n  fwhm: 6\n   resolution: [4\n", r", line 3, column 14: not valid YAML"),
+        ("preproc:\n\tfwhm: 6\n", r", line 2, column 1: not valid YAML .*'\\t'"),
+        ("a: 1\n---\nb: 2\n", "not valid YAML"),
+    ],
+)
+def test_config_file_read_strictly(tmp_path, text, message):
+    from mirrorflow.io.config import check_config_file
+
+    path = tmp_path / "my config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        check_config_file(path)
+    assert str(err.value).startswith(f"config file {path}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "preproc: {fwhm: 6}\n",
+        '{"preproc": {"fwhm": 6, "resolution": 4}}',  # JSON, as Snakemake also reads it
+        "\ufeffpreproc: {fwhm: 6}\n",  # a byte-order mark
+        "base: &b {fwhm: 6}\npreproc:\n  <<: *b\n  resolution: 4\n",  # anchors and merges
+        "group: {inference: {alpha: 0.05}}\nstudy: {task: nan}\n",  # the string 'nan'
+        "",
+    ],
+)
+def test_config_file_valid(tmp_path, text):
+    from mirrorflow.io.config import check_config_file
+
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    check_config_file(path)
+    check_config_file(CONFIG / "config.yaml")
+
+
+def test_non_finite_value_in_merged_config(config):
+    from mirrorflow.io.config import check_finite
+
+    check_finite(config)
+    config["meta"]["ale"]["early_stop"] = float("inf")
+    with pytest.raises(ConfigError, match="config key meta.ale.early_stop is inf"):
+        check_finite(config)
+
+
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("bids", "is the study.bids_dir folder"),
+        ("bids/", "is the study.bids_dir folder"),
+        ("link", "is the study.bids_dir folder"),  # a symbolic link to the dataset
+        (".", "contains the study.bids_dir folder"),
+        ("bids/sub-01/results", "lies inside the study.bids_dir folder"),
+        ("bids/derivatives", "is the study.fmriprep_dir folder"),
+        ("bids/derivatives/fmriprep/mirrorflow", "lies inside the study.fmriprep_dir"),
+        ("bids/derivatives/mirrorflow", None),
+        ("results", None),
+        ("bids-results", None),  # a sibling whose name starts like the dataset's
+    ],
+)
+def test_output_dir_outside_input_datasets(tmp_path, monkeypatch, out, message):
+    from mirrorflow.io.config import check_output_dir
+
+    (tmp_path / "bids" / "derivatives" / "fmriprep").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "bids")
+    monkeypatch.chdir(tmp_path)
+    datasets = {"study.bids_dir": "bids", "study.fmriprep_dir": "bids/derivatives/fmriprep",
+                "study.preprocessed.bold": None}
+    if out == "bids/derivatives":
+        datasets["study.fmriprep_dir"] = "bids/derivatives"
+    if message is None:
+        check_output_dir(out, datasets)
+        return
+    with pytest.raises(ConfigError, match=rf"output_dir {out} {message}.*choose a folder"):
+        check_output_dir(out, datasets)
+
+
+def test_permutations_must_reach_alpha(config):
+    config["group"]["inference"].update(method="permutation", n_perm=18, alpha=0.05)
+    with pytest.raises(ConfigError, match=r"n_perm \(18\) cannot give p_FWE <= .*n_perm >= 19"):
+        check_config(config)
+    config["group"]["inference"]["n_perm"] = 19  # the smallest p is 1/20 = alpha
+    check_config(config)
+
+
+def test_simulated_sample_sizes_in_order(config):
+    config["meta"]["simulate"]["sample_size"] = [30, 10]
+    with pytest.raises(ConfigError, match=r"meta.simulate.sample_size \[30, 10\]"):
+        check_config(config)

@@ -216,3 +216,109 @@ def test_bold_metadata_follows_bids_inheritance(tmp_path):
     for path, data in sidecars.items():
         path.write_text(json.dumps(data))
     assert read_bold_metadata(bold) == {"RepetitionTime": 2.0, "EchoTime": 0.04, "A": 1, "B": 1}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([(0, 10, "imitate"), (0, 10, "imitate")], r"rows \[1, 2\] repeat an event"),
+        ([(0, -1, "imitate")], r"negative durations \(rows \[1\]\)"),
+    ],
+)
+def test_check_events_refuses_what_nilearn_would_change(tmp_path, rows, message):
+    """A repeated event would be summed into one of twice the amplitude by nilearn."""
+    path = _events(tmp_path, rows)
+    with pytest.raises(InputDataError, match=message):
+        check_events(path, conditions=["imitate"], run_duration=60)
+
+
+@pytest.mark.parametrize(
+    ("values", "configured", "message"),
+    [
+        ([1.0, 2.0], False, "column 'modulation' would set each event's amplitude"),
+        ([1.0, "n/a"], True, r"column 'modulation' has non-numeric, missing or infinite "
+                             r"values \(rows 2\)"),
+        ([1.0, "inf"], True, r"\(rows 2\)"),
+        ([1.0, 2.0], True, None),
+    ],
+)
+def test_check_events_modulation(tmp_path, values, configured, message):
+    path = _events(tmp_path, [(0, 10, "imitate", values[0]), (20, 10, "imitate", values[1])],
+                   columns=("onset", "duration", "trial_type", "modulation"))
+    if message is None:
+        table = check_events(path, conditions=["imitate"], modulation=configured)
+        assert table["modulation"].tolist() == [1.0, 2.0]
+        return
+    with pytest.raises(InputDataError, match=message):
+        check_events(path, conditions=["imitate"], modulation=configured)
+
+
+def _series(change=None, shape=(10, 10, 10, 30)):
+    """A head of 100 + noise in a zero background (random in every volume)."""
+    rng = np.random.default_rng(1)
+    data = np.zeros(shape)
+    data[2:8, 2:8, 2:8] = 100 + rng.normal(0, 1, (6, 6, 6, *shape[3:]))
+    if change is not None:
+        change(data)
+    return nib.Nifti1Image(data.astype(np.float32), np.eye(4))
+
+
+def _set_value(index, value):
+    def change(data):
+        data[index] = value
+    return change
+
+
+def _freeze(data):
+    data[:] = data[..., :1]
+
+
+@pytest.mark.parametrize(
+    ("change", "finite", "message"),
+    [
+        (None, True, None),
+        (_set_value((4, 4, 4, 17), np.nan), True,
+         r"x.nii: 1 value\(s\) are NaN or infinite \(the first in volume 18\)"),
+        (_set_value((0, 0, 0, 3), -np.inf), True, r"NaN or infinite \(the first in volume 4\)"),
+        # Another pipeline's series may hold NaN outside its field of view.
+        (_set_value((0, 0, 0), np.nan), False, None),
+        (_set_value(..., np.nan), False, "no value is finite"),
+        (_set_value(..., 0.0), True, "every value is zero"),
+        (_set_value(..., 5.0), True, "every value is 5"),
+        (_freeze, True, r"100% of its 216 brain voxels are constant over time"),
+        # Most of the brain still varies: a few dead voxels are a series with signal.
+        (_set_value((slice(2, 3), slice(2, 8), slice(2, 8)), 100.0), True, None),
+    ],
+)
+def test_check_signal(change, finite, message):
+    from mirrorflow.io.validate import check_signal
+
+    img = _series(change)
+    if message is None:
+        check_signal("x.nii", img, finite=finite)
+        return
+    with pytest.raises(InputDataError, match=message):
+        check_signal("x.nii", img, finite=finite)
+
+
+def test_check_signal_reads_long_series_in_bounded_runs(monkeypatch, tmp_path):
+    """Read a few volumes at a time from a gzip file (bounded memory), the verdict and the
+    volume named are those of one whole read."""
+    from mirrorflow.io import validate
+
+    path = tmp_path / "x_bold.nii.gz"
+    nib.save(_series(_set_value((3, 3, 3, 25), np.nan)), path)
+    monkeypatch.setattr(validate, "CHUNK_BYTES", 3 * 10 * 10 * 10 * 8)  # 3 volumes a run
+    assert [start for start, _ in validate._volumes(nib.load(path))] == list(range(0, 30, 3))
+    with pytest.raises(InputDataError, match=r"the first in volume 26\)"):
+        validate.check_signal(path, nib.load(path))
+
+
+def test_check_signal_t1w():
+    from mirrorflow.io.validate import check_signal
+
+    check_signal("t1.nii", nib.Nifti1Image(np.arange(27.0).reshape(3, 3, 3), np.eye(4)))
+    with pytest.raises(InputDataError, match="t1.nii: every value is 3"):
+        check_signal("t1.nii", nib.Nifti1Image(np.full((3, 3, 3), 3.0), np.eye(4)))
+    with pytest.raises(InputDataError, match="NaN or infinite;"):
+        check_signal("t1.nii", nib.Nifti1Image(np.full((3, 3, 3), np.nan), np.eye(4)))

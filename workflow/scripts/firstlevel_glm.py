@@ -25,6 +25,7 @@ maps, designs, methods, mask = fit_first_level(
     drift_model=snakemake.params.drift_model,
     high_pass=snakemake.params.high_pass,
     noise_model=snakemake.params.noise_model,
+    modulation=snakemake.params.modulation,
 )
 write_first_level(
     maps,

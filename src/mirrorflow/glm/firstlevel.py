@@ -55,10 +55,13 @@ def fit_first_level(
     drift_model: str = "cosine",
     high_pass: float = 0.008,
     noise_model: str = "ar1",
+    modulation: bool = False,
 ):
     """Fit the GLM over all runs of one subject and compute every contrast.
 
-    The analysis mask is the intersection of the runs' brain masks. Returns
+    The analysis mask is the intersection of the runs' brain masks. With ``modulation``
+    each event's amplitude is its events file's ``modulation`` column (nilearn); without
+    it, such a column is an error (:func:`~mirrorflow.io.validate.check_events`). Returns
     ``(maps, design_matrices, methods, mask)`` where ``maps[contrast][stat]`` is a
     Nifti1Image for each stat of :data:`STATS`.
     """
@@ -74,7 +77,8 @@ def fit_first_level(
         img, tr = check_bold(bold)
         trs.add(tr)
         events.append(
-            check_events(events_file, conditions=conditions, run_duration=img.shape[3] * tr)
+            check_events(events_file, conditions=conditions, run_duration=img.shape[3] * tr,
+                         modulation=modulation)
         )
         confounds.append(_read_confounds(confounds_file, confound_columns))
     if len(trs) != 1:
@@ -103,7 +107,9 @@ def fit_first_level(
         f"A GLM was fitted to each participant's {len(bold_files)} run(s) with nilearn "
         f"{nilearn_version} (HRF {hrf_model}, {drift_model} drift with high-pass "
         f"{high_pass} Hz, {noise_model} noise model, confounds: "
-        f"{', '.join(confound_columns) or 'none (no motion regressors)'}); contrasts: "
+        f"{', '.join(confound_columns) or 'none (no motion regressors)'}; event amplitudes: "
+        + ("the events' modulation column" if modulation else "1")
+        + "); contrasts: "
         + "; ".join(f"{k} = {v}" for k, v in contrasts.items())
         + "."
     )

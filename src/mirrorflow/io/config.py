@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
+
+import yaml
 
 from mirrorflow.exceptions import ConfigError
 
 __all__ = [
     "RESERVED_META_LABELS",
     "check_config",
+    "check_config_file",
+    "check_finite",
+    "check_output_dir",
     "group_models",
     "inference_settings",
     "unknown_conditions",
@@ -40,6 +47,111 @@ def inference_settings(inference: dict, step: str) -> dict:
 def unknown_conditions(expression: str, conditions) -> list[str]:
     """Names used in a contrast ``expression`` that are not among ``conditions``, sorted."""
     return sorted(set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression)) - set(conditions))
+
+
+#: How YAML 1.1 writes numbers that are not finite (PyYAML's float resolver).
+_NON_FINITE = re.compile(r"^[-+]?\.(?:inf|Inf|INF|nan|NaN|NAN)$")
+
+
+def check_config_file(path) -> None:
+    """Read a config file strictly; raise :class:`ConfigError` naming the file and the line.
+
+    Snakemake reads config files with PyYAML, which silently keeps the later of two equal
+    keys, takes ``.nan`` and ``.inf`` as numbers, and reports a syntax error without the
+    file or the line. Here a syntax error, a key written twice in one mapping (both lines)
+    and a number that is not finite are each one error. JSON is read as YAML (a subset).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({err})") from err
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = " ".join(filter(None, [err.context, err.problem]))
+        raise ConfigError(f"config file {path}{where}: not valid YAML ({problem})") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path}: not valid YAML ({err})") from err
+    if root is not None:
+        _check_node(path, root, [])
+
+
+def _key_name(keys: list[str]) -> str:
+    return ".".join(keys) or "(top level)"
+
+
+def _check_node(path: Path, node, keys: list[str]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key == "<<":  # a merge key may repeat
+                continue
+            if key in seen:
+                raise ConfigError(
+                    f"config file {path}: key '{_key_name([*keys, key])}' is written twice, "
+                    f"on lines {seen[key]} and {line} (YAML would keep the later silently); "
+                    "keep one"
+                )
+            seen[key] = line
+            _check_node(path, value, [*keys, key])
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_node(path, item, [*keys[:-1], f"{keys[-1] if keys else ''}[{index}]"])
+    elif (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:float"
+          and _NON_FINITE.match(node.value)):
+        raise ConfigError(
+            f"config file {path}, line {node.start_mark.line + 1}: {_key_name(keys)} is "
+            f"{node.value}; every number in the config must be finite"
+        )
+
+
+def check_finite(config, keys: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ConfigError` for a number in ``config`` (nested dicts and lists) that
+    is not finite, naming its key: values from ``--config`` or a file read elsewhere."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            check_finite(value, (*keys, str(key)))
+    elif isinstance(config, (list, tuple)):
+        for index, value in enumerate(config):
+            check_finite(value, (*keys[:-1], f"{keys[-1] if keys else ''}[{index}]"))
+    elif isinstance(config, float) and not math.isfinite(config):
+        raise ConfigError(
+            f"config key {_key_name(list(keys))} is {config}; every number in the config must "
+            "be finite"
+        )
+
+
+def check_output_dir(output_dir, datasets: dict[str, str | None]) -> None:
+    """Refuse an ``output_dir`` that would write into an input dataset.
+
+    ``datasets`` maps config keys to the folders they name (None: not used). The output
+    folder may not be such a folder, contain one, or lie inside one other than in its
+    ``derivatives/`` folder (where BIDS puts derived data). Symbolic links are followed.
+    """
+    out = Path(output_dir).expanduser().resolve()
+    for key, folder in datasets.items():
+        if not folder:
+            continue
+        data = Path(folder).expanduser().resolve()
+        suggestion = (f"choose a folder outside it, or one inside its derivatives/ folder "
+                      f"(e.g. {data / 'derivatives' / 'mirrorflow'})")
+        if out == data:
+            problem = f"is the {key} folder"
+        elif data.is_relative_to(out):
+            problem = f"contains the {key} folder {data}"
+        elif out.is_relative_to(data) and not out.is_relative_to(data / "derivatives"):
+            problem = f"lies inside the {key} folder {data}, outside its derivatives/ folder"
+        else:
+            continue
+        raise ConfigError(
+            f"output_dir {output_dir} {problem}: the workflow would write its derivatives, "
+            f"logs and work folder into the input dataset; {suggestion}"
+        )
 
 
 def check_config(config: dict) -> None:
@@ -113,6 +225,12 @@ def check_config(config: dict) -> None:
             f"group.inference.shards ({inference['shards']}) exceeds the number of "
             f"permutation blocks (n_perm {inference['n_perm']} / block {inference['block']})"
         )
+    if inference["method"] == "permutation" and (inference["n_perm"] + 1) * inference["alpha"] < 1:
+        raise ConfigError(
+            f"group.inference.n_perm ({inference['n_perm']}) cannot give p_FWE <= "
+            f"group.inference.alpha ({inference['alpha']}): the smallest attainable p is "
+            f"1/(n_perm + 1); use n_perm >= {math.ceil(1 / inference['alpha']) - 1}"
+        )
     for name in group["overlap"]:
         if name not in group["regressions"]:
             raise ConfigError(
@@ -169,6 +287,10 @@ def _check_monte_carlo(config: dict) -> None:
             f"meta.contrast.n_iters ({contrast['n_iters']}) cannot give p < voxel_p "
             f"({contrast['voxel_p']}): the smallest attainable p is 1/n_iters"
         )
+    sizes = config["meta"].get("simulate", {}).get("sample_size")
+    if sizes and sizes[0] > sizes[-1]:
+        raise ConfigError(f"meta.simulate.sample_size {sizes}: the smallest sample size "
+                          "comes first ([low, high])")
     for key, section in (("meta.ale", ale), ("meta.contrast", contrast), ("macm", macm)):
         if section["shards"] > n_blocks(section["n_iters"], 100):
             raise ConfigError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "check_bold",
     "check_events",
     "check_participants",
+    "check_signal",
     "check_t1w",
     "open_nifti",
     "read_bold_metadata",
@@ -150,6 +152,73 @@ def check_bold(bold_file, *, min_volumes: int = 10) -> tuple[nib.Nifti1Image, fl
     return img, tr
 
 
+#: Bytes of a BOLD series decoded at a time by :func:`check_signal` (whole volumes).
+CHUNK_BYTES = 1 << 26
+
+
+def _volumes(img):
+    """The image's data as (first volume, 4D float64 block) in runs of whole volumes of
+    about CHUNK_BYTES, so that memory stays bounded for any length (a gzip file is read
+    once, forwards); a 3D image is one block of one volume."""
+    if img.ndim == 3:
+        yield 0, np.asarray(img.dataobj, dtype=np.float64)[..., None]
+        return
+    step = max(1, CHUNK_BYTES // (int(np.prod(img.shape[:3])) * 8))
+    for start in range(0, img.shape[3], step):
+        yield start, np.asarray(img.dataobj[..., start:start + step], dtype=np.float64)
+
+
+def check_signal(path, img, *, finite: bool = True) -> None:
+    """Raise :class:`InputDataError` for an image a pipeline cannot use: a value that is not
+    finite (with ``finite``; another pipeline's normalised series may hold NaN outside its
+    field of view, and its import masks them), an image whose values are all zero or all
+    equal, or a 4D series constant over time in half or more of the brain (the voxels
+    whose mean is at least a fifth of the 98th percentile of the positive means).
+
+    Reads the data once, a run of volumes at a time: about as long as decompressing it.
+    """
+    low = high = None
+    total, count, non_finite, first_bad = 0.0, 0, 0, None
+    for start, data in _volumes(img):
+        good = np.isfinite(data)
+        if not good.all():
+            non_finite += int(good.size - good.sum())
+            if first_bad is None:
+                first_bad = start + int(np.flatnonzero(~good.all(axis=(0, 1, 2)))[0])
+            data = np.where(good, data, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a voxel never finite
+            block_low, block_high = np.nanmin(data, axis=3), np.nanmax(data, axis=3)
+        low = block_low if low is None else np.fmin(low, block_low)
+        high = block_high if high is None else np.fmax(high, block_high)
+        total = total + np.nansum(data, axis=3)
+        count = count + good.sum(axis=3)
+    if non_finite and finite:
+        where = f" (the first in volume {first_bad + 1})" if img.ndim == 4 else ""
+        raise InputDataError(
+            f"{path}: {non_finite} value(s) are NaN or infinite{where}; a scanner's images "
+            "hold finite numbers: reconvert the series, or set those voxels to 0"
+        )
+    seen = count > 0
+    if not seen.any():
+        raise InputDataError(f"{path}: no value is finite: no signal")
+    if not (np.any(low[seen] != 0) or np.any(high[seen] != 0)):
+        raise InputDataError(f"{path}: every value is zero: no signal")
+    if low[seen].min() == high[seen].max():
+        raise InputDataError(f"{path}: every value is {low[seen].min():g}: no signal")
+    if img.ndim == 3:
+        return
+    mean = np.where(seen, total / np.maximum(count, 1), 0.0)
+    positive = mean[mean > 0]
+    brain = mean >= 0.2 * np.percentile(positive, 98) if positive.size else seen
+    constant = 1.0 - (high > low)[brain].mean()
+    if constant >= 0.5:
+        raise InputDataError(
+            f"{path}: {100 * constant:.0f}% of its {int(brain.sum())} brain voxels are "
+            "constant over time: no BOLD signal"
+        )
+
+
 def check_t1w(t1w_file) -> nib.Nifti1Image:
     """A readable 3D anatomical image."""
     img = _load_image(t1w_file)
@@ -158,8 +227,15 @@ def check_t1w(t1w_file) -> nib.Nifti1Image:
     return img
 
 
-def check_events(events_file, *, conditions, run_duration: float | None = None) -> pd.DataFrame:
-    """An events table with onset, duration and trial_type, known conditions, onsets in range."""
+def check_events(events_file, *, conditions, run_duration: float | None = None,
+                 modulation: bool = False) -> pd.DataFrame:
+    """An events table with onset, duration and trial_type, known conditions, onsets in range.
+
+    Durations may not be negative, and no event may repeat another's trial type, onset and
+    duration (nilearn would add the two into one event of twice the amplitude). nilearn
+    reads a ``modulation`` column as each event's amplitude: with ``modulation`` the
+    column is required, numeric and finite; without it, the column is an error.
+    """
     events_file = Path(events_file)
     if not events_file.exists():
         raise InputDataError(f"{events_file}: file does not exist")
@@ -181,6 +257,9 @@ def check_events(events_file, *, conditions, run_duration: float | None = None) 
     if (table["onset"] < 0).any():
         rows = np.flatnonzero(table["onset"].to_numpy() < 0) + 1
         raise InputDataError(f"{events_file}: negative onsets (rows {rows.tolist()})")
+    if (table["duration"] < 0).any():
+        rows = np.flatnonzero(table["duration"].to_numpy() < 0) + 1
+        raise InputDataError(f"{events_file}: negative durations (rows {rows.tolist()})")
     if run_duration is not None and (table["onset"] >= run_duration).any():
         rows = np.flatnonzero(table["onset"].to_numpy() >= run_duration) + 1
         raise InputDataError(
@@ -193,7 +272,40 @@ def check_events(events_file, *, conditions, run_duration: float | None = None) 
             f"{events_file}: unknown trial types {unknown}; the configured conditions are "
             f"{sorted(conditions)}"
         )
+    keys = ["trial_type", "onset", "duration"]
+    repeated = table.duplicated(keys, keep=False).to_numpy()
+    if repeated.any():
+        raise InputDataError(
+            f"{events_file}: rows {(np.flatnonzero(repeated) + 1).tolist()} repeat an event "
+            "(the same trial_type, onset and duration); nilearn would add them into one "
+            "event of the summed amplitude. Keep one row per event"
+        )
+    _check_modulation(events_file, table, modulation)
     return table
+
+
+def _check_modulation(events_file, table: pd.DataFrame, modulation: bool) -> None:
+    if not modulation:
+        if "modulation" in table.columns:
+            raise InputDataError(
+                f"{events_file}: column 'modulation' would set each event's amplitude "
+                "(nilearn reads it so); set firstlevel.modulation: true to use it, or rename "
+                "or remove the column"
+            )
+        return
+    if "modulation" not in table.columns:
+        raise InputDataError(
+            f"{events_file}: firstlevel.modulation is true but the file has no 'modulation' "
+            f"column; found {list(table.columns)}"
+        )
+    values = pd.to_numeric(table["modulation"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise InputDataError(
+            f"{events_file}: column 'modulation' has non-numeric, missing or infinite values "
+            f"(rows {', '.join(str(i + 1) for i in bad[:5])})"
+        )
+    table["modulation"] = values
 
 
 def check_participants(participants_file, *, columns, subjects=None,
@@ -243,31 +355,38 @@ def check_participants(participants_file, *, columns, subjects=None,
     return table.loc[labels]
 
 
-def _check_run(run: dict, conditions) -> list[dict]:
+def _check_run(run: dict, conditions, *, modulation: bool, raw: bool) -> list[dict]:
     img, tr = check_bold(run["bold"])
     entry = {"path": str(run["bold"]), "shape": list(img.shape), "RepetitionTime": tr}
     events = []
     if run.get("events"):
-        check_events(run["events"], conditions=conditions, run_duration=img.shape[3] * tr)
+        check_events(run["events"], conditions=conditions, run_duration=img.shape[3] * tr,
+                     modulation=modulation)
         events = [{"path": str(run["events"])}]
+    check_signal(run["bold"], img, finite=raw)
     return [entry, *events]
 
 
 def _check_anat(path) -> list[dict]:
     img = check_t1w(path)
+    check_signal(path, img)
     return [{"path": str(path), "shape": list(img.shape)}]
 
 
 def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=None,
-                    conditions=(), n_jobs: int = 1) -> dict:
+                    conditions=(), modulation: bool = False, raw: bool = True,
+                    n_jobs: int = 1) -> dict:
     """Check every input of the study before any heavy job; return the files checked.
 
     ``runs``: dicts with ``bold`` (a 4D series, complete: see :func:`check_complete`,
     with a TR that agrees with the header) and optionally ``events`` (known trial types,
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
     ``participants``: participants.tsv, whose ``columns`` must be numeric and complete for
-    ``subjects`` (labels), with unique ids. Only headers, tables and gzip trailers are
-    read, in ``n_jobs`` threads: about 4 ms per run on one core. Every problem is reported:
+    ``subjects`` (labels), with unique ids; ``modulation``: see :func:`check_events`. The
+    images' data are read once for :func:`check_signal` (NaN and infinite values refused
+    in ``raw`` series, which go into registration; in imported series, which may hold
+    NaN outside their field of view, only series without signal). Headers, tables and
+    gzip trailers are read first; ``n_jobs`` threads. Every problem is reported:
     one :class:`InputDataError` with a line per bad file, each naming it and the problem.
     """
     problems, files = [], []
@@ -286,7 +405,8 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
             files.append({"path": str(participants)})
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
         anat = pool.map(lambda path: guarded(_check_anat, path), t1w)
-        func = pool.map(lambda run: guarded(_check_run, run, conditions), runs)
+        func = pool.map(lambda run: guarded(lambda: _check_run(
+            run, conditions, modulation=modulation, raw=raw)), runs)
         for entries in [*anat, *func]:
             files.extend(entries)
     if problems:
