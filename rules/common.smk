@@ -22,7 +22,7 @@ from mirrorflow.io.layout import (
     select_runs,
 )
 from mirrorflow.io.templates import TEMPLATE_SPACE
-from mirrorflow.meta.inputs import check_category
+from mirrorflow.meta.inputs import check_category, check_distinct_experiments
 from mirrorflow.qc.metrics import read_included_runs
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -527,12 +527,15 @@ CONTRAST_MAPS = [
 # Every category's input is checked now, before any job: a malformed Sleuth or NiMARE
 # file stops the workflow here with the file, the line and the problem. With a default
 # storage provider (cloud) the files are in the bucket: meta_inputs checks them there.
+_LOCAL_FILES = workflow.storage_settings.default_storage_provider is None
 for _label, _spec in config["meta"]["categories"].items():
-    check_category(
-        _label,
-        _spec,
-        read_file=workflow.storage_settings.default_storage_provider is None,
-    )
+    check_category(_label, _spec, read_file=_LOCAL_FILES)
+# The subtraction refuses two categories that share an experiment id: refused here.
+check_distinct_experiments(
+    config["meta"]["categories"],
+    n_simulated=config["meta"]["simulate"]["n_experiments"],
+    read_file=_LOCAL_FILES,
+)
 META_CATEGORIES = list(config["meta"]["categories"])
 # Planted foci of the categories the simulator writes (format simulate).
 SIM_CATEGORIES = {
@@ -595,6 +598,7 @@ def check_inputs():
     files are in the bucket, and each job checks its own."""
     if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
         return
+    from mirrorflow.glm.firstlevel import contrast_conditions
     from mirrorflow.io.validate import validate_inputs  # nibabel, pandas: not at parse
 
     keys = [(sub, ses, run) for sub in SUBJECTS for ses, run in INDEX.runs[sub]]
@@ -612,6 +616,7 @@ def check_inputs():
         ),
         conditions=config["firstlevel"]["conditions"],
         modulation=config["firstlevel"]["modulation"],
+        required=contrast_conditions(config["firstlevel"]["contrasts"]),
         raw=LAYOUT == "raw",
         n_jobs=workflow.cores or 1,
     )

@@ -125,3 +125,20 @@ def test_modulation_column_scales_events_only_when_configured(run, tmp_path):
     assert "event amplitudes: 1" in plain_methods
     with pytest.raises(InputDataError, match="firstlevel.modulation is true but the file has no"):
         _fit(run, modulation=True)
+
+
+def test_run_without_a_condition_of_a_contrast(run, tmp_path):
+    """nilearn's own error for a run without a contrast's condition names neither; the
+    check before the fit names the file and the condition."""
+    from nilearn.glm import expression_to_contrast_vector
+
+    events = pd.read_csv(run["events"], sep="\t")
+    only_imitate = tmp_path / "events.tsv"
+    events[events.trial_type == "imitate"].to_csv(only_imitate, sep="\t", index=False)
+    with pytest.raises(ValueError, match="is not valid"):
+        expression_to_contrast_vector("mismatch - imitate", ["imitate", "constant"])
+    with pytest.raises(InputDataError, match=rf"{only_imitate}: no events of condition\(s\) "
+                                             r"\['mismatch'\]"):
+        _fit(run, events_files=[only_imitate])
+    maps, *_ = _fit(run, events_files=[only_imitate], contrasts={"imitate": "imitate"})
+    assert set(maps) == {"imitate"}

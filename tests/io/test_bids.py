@@ -70,3 +70,17 @@ def test_save_float_image_keeps_float_precision_whatever_the_header(tmp_path):
     assert saved.get_data_dtype() == np.float32
     np.testing.assert_array_equal(saved.get_fdata(dtype=np.float32), data)
     assert [p.name for p in tmp_path.iterdir()] == ["z.nii.gz"]
+
+
+def test_write_json_writes_non_finite_numbers_as_null(tmp_path):
+    """NaN is not JSON (a strict parser refuses it): sidecars hold null instead."""
+    import numpy as np
+
+    from mirrorflow.io.bids import write_json
+
+    path = write_json(tmp_path / "x.json", {"Peak": float("nan"), "Values": np.array(
+        [1.0, np.inf]), "Nested": {"T": -np.inf, "N": 3}})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert data == {"Peak": None, "Values": [1.0, None], "Nested": {"T": None, "N": 3}}

@@ -223,13 +223,18 @@ def test_bold_metadata_follows_bids_inheritance(tmp_path):
     [
         ([(0, 10, "imitate"), (0, 10, "imitate")], r"rows \[1, 2\] repeat an event"),
         ([(0, -1, "imitate")], r"negative durations \(rows \[1\]\)"),
+        ([(0, 1, "imitate"), (5, 1, None)], r"'trial_type' has missing values \(rows 2\)"),
+        ([(0, 1, "imitate")], r"no events of condition\(s\) \['mismatch'\], which the "
+                              r"contrasts \(firstlevel.contrasts\) use"),
     ],
 )
 def test_check_events_refuses_what_nilearn_would_change(tmp_path, rows, message):
-    """A repeated event would be summed into one of twice the amplitude by nilearn."""
+    """A repeated event would be summed into one of twice the amplitude by nilearn; a run
+    without a condition that a contrast uses has no column for it in nilearn's design."""
     path = _events(tmp_path, rows)
     with pytest.raises(InputDataError, match=message):
-        check_events(path, conditions=["imitate"], run_duration=60)
+        check_events(path, conditions=["imitate", "mismatch"], run_duration=60,
+                     required=["mismatch"] if "mismatch" in message else ["imitate"])
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_good_sleuth_file(tmp_path):
 # Each malformed case: (text, line reported, words of the problem).
 MALFORMED = {
     "missing subjects line": (
-        "// Reference=MNI\n// Smith et al., 2010; faces\n-46 -6 48\n", 3,
+        "// Reference=MNI\n// Smith et al., 2010; faces\n-46 -6 48\n", 2,
         "missing '// Subjects=N' line"),
     "non-numeric coordinate": (
         "// Reference=MNI\n// Smith 2010\n// Subjects=12\n-46 -6 48\n50 x 12\n", 5,
@@ -78,7 +78,7 @@ MALFORMED = {
         "// Reference=MNI\n// Smith 2010\n// Subjects=12\n-46, -6, 48\n", 4,
         "separated by spaces or tabs, not commas"),
     "focus before a header": (
-        "// Reference=MNI\n1 2 3\n", 2, "a focus before any experiment header"),
+        "// Reference=MNI\n1 2 3\n", 2, "found '1 2 3' before the first experiment header"),
 }
 
 
@@ -148,6 +148,10 @@ NIMARE_MALFORMED = {
                               "metadata": {"sample_sizes": [-3]}}, "positive integers"),
     "unknown space": ({"coords": {"space": "Colin", "x": [1], "y": [2], "z": [3]},
                        "metadata": {"sample_sizes": [9]}}, "unknown space 'Colin'"),
+    # NiMARE's Dataset would leave these foci unconverted (a log warning only).
+    "space in lower case": ({"coords": {"space": "tal", "x": [1], "y": [2], "z": [3]},
+                             "metadata": {"sample_sizes": [9]}},
+                            "unknown space 'tal'; NiMARE reads 'MNI', 'TAL' and 'Talairach' as"),
     "non-numeric": ({"coords": {"space": "MNI", "x": ["a"], "y": [2], "z": [3]},
                      "metadata": {"sample_sizes": [9]}}, "non-numeric coordinate"),
     "ragged": ({"coords": {"space": "MNI", "x": [1, 2], "y": [2], "z": [3]},

@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from mirrorflow.exceptions import ConfigError
-from mirrorflow.simulate.coordinates import _check_arguments, simulate_coordinate_sets
+from mirrorflow.simulate.coordinates import (
+    _check_arguments,
+    simulate_coordinate_sets,
+    simulated_study_ids,
+)
 
 ARGS = dict(
     categories={"mimicry": [[-46, -6, 48]], "contagion": [[38, 18, -4]]},
@@ -37,6 +41,14 @@ def test_ids_differ_between_categories(simulated):
     assert len(mimicry) == len(contagion) == ARGS["n_experiments"]
     assert not mimicry & contagion
     assert all(i.startswith("mimicry-") for i in mimicry)
+
+
+def test_study_ids_are_known_before_simulating(simulated):
+    """The parse-time check of shared experiment ids (mirrorflow.meta.inputs) predicts them."""
+    datasets, _ = simulated
+    for label, dset in datasets.items():
+        assert list(dset) == simulated_study_ids(label, ARGS["n_experiments"])
+        assert all(list(study["contrasts"]) == ["1"] for study in dset.values())
 
 
 def test_sample_sizes_in_range_and_foci_counts(simulated):

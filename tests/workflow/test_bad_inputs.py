@@ -24,7 +24,7 @@ import pytest
 
 from mirrorflow.simulate.study import SimulationParams, simulate_study
 
-from .conftest import REPO, snakemake
+from .conftest import REPO, file_states, own_workdir, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -87,6 +87,47 @@ def _set(column, row, value):
 
 def _duplicate_first(table):
     return pd.concat([table, table.iloc[[0]]], ignore_index=True)
+
+
+def edit_image(change):
+    def edit(path: Path):
+        img = nib.load(path)
+        data = np.asarray(img.dataobj, dtype=np.float32)
+        change(data)
+        broken = nib.Nifti1Image(data, img.affine, img.header)
+        broken.set_data_dtype(np.float32)  # NaN and infinity need a float type
+        nib.save(broken, path)
+    return edit
+
+
+def _voxel(index, value):
+    def change(data):
+        data[index] = value
+    return change
+
+
+def _frozen(data):
+    data[:] = data[..., :1]
+
+
+def add_modulation(values):
+    def edit(path: Path):
+        table = pd.read_csv(path, sep="\t")
+        table["modulation"] = [values[i % len(values)] for i in range(len(table))]
+        table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    return edit
+
+
+def drop_condition(condition):
+    def edit(path: Path):
+        table = pd.read_csv(path, sep="\t")
+        table[table["trial_type"] != condition].to_csv(path, sep="\t", index=False)
+    return edit
+
+
+def repeat_first_event(path: Path):
+    table = pd.read_csv(path, sep="\t")
+    pd.concat([table, table.iloc[[0]]]).to_csv(path, sep="\t", index=False)
 
 
 def corrupt_json(path: Path):
@@ -160,6 +201,68 @@ CASES = [
     ("missing-sleuth", None, None,
      "meta: {{categories: {{mimicry: {{format: sleuth, path: '{tmp}/absent.txt'}}}}}}\n",
      ["absent.txt: file does not exist"]),
+    # Sleuth files as NiMARE reads them (parse; NiMARE would refuse them in a job).
+    ("sleuth-keyword-in-lower-case", None, None,
+     "meta: {{categories: {{mimicry: {{format: sleuth, path: '{tmp}/lower.txt'}}}}}}\n",
+     ["lower.txt, line 1: found '// reference=MNI'; NiMARE reads the keyword as written"]),
+    ("sleuth-with-byte-order-mark", None, None,
+     "meta: {{categories: {{mimicry: {{format: sleuth, path: '{tmp}/bom.txt'}}}}}}\n",
+     ["bom.txt, line 1: found a UTF-8 byte-order mark"]),
+    ("categories-share-an-experiment", None, None,
+     "meta: {{categories: {{mimicry: {{format: sleuth, path: '{tmp}/other.txt'}}, "
+     "contagion: {{format: sleuth, path: '{tmp}/same.txt'}}}}}}\n",
+     ["'mimicry' (Sleuth file", "share 1 experiment id(s), which the ALE subtraction refuses"]),
+    # Numbers that are not finite, keys written twice, constraints of later steps (parse).
+    ("config-nan", None, None, "preproc: {{fwhm: .nan}}\n",
+     ["case.yaml, line 1: preproc.fwhm is .nan; every number in the config must be finite"]),
+    ("config-inf-threshold", None, None, "qc:\n  max_mean_fd: .inf\n",
+     ["case.yaml, line 2: qc.max_mean_fd is .inf"]),
+    ("config-nan-in-a-list", None, None,
+     "macm: {{seeds: {{kind: spheres, spheres: [{{xyz: [0, .NaN, 0], radius: 6}}]}}}}\n",
+     ["case.yaml, line 1: macm.seeds.spheres[0].xyz[1] is .NaN"]),
+    ("config-duplicate-key", None, None, "preproc: {{fwhm: 6}}\npreproc: {{fwhm: 8}}\n",
+     ["case.yaml: key 'preproc' is written twice, on lines 1 and 2"]),
+    ("config-duplicate-nested-key", None, None, "group:\n  inference:\n    alpha: 0.05\n"
+     "    n_perm: 1000\n    alpha: 0.01\n",
+     ["case.yaml: key 'group.inference.alpha' is written twice, on lines 3 and 5"]),
+    ("config-permutations-below-alpha", None, None, "group: {{inference: {{n_perm: 10}}}}\n",
+     ["group.inference.n_perm (10) cannot give p_FWE <= group.inference.alpha (0.05)"]),
+    ("config-iterations-below-alpha", None, None, "macm: {{n_iters: 10}}\n",
+     ["macm.n_iters (10) cannot give p_FWE < macm.alpha (0.05)"]),
+    ("config-more-shards-than-blocks", None, None,
+     "meta: {{contrast: {{n_iters: 300, shards: 4}}}}\n",
+     ["meta.contrast.shards (4) exceeds the blocks of 100 iterations"]),
+    # An output folder that would write into the dataset (parse).
+    ("output-is-the-dataset", None, None, "output_dir: '{bids}'\n",
+     ["is the study.bids_dir folder", "derivatives/mirrorflow"]),
+    ("output-contains-the-dataset", None, None, "output_dir: '{tmp}'\n",
+     ["contains the study.bids_dir folder"]),
+    ("output-inside-the-dataset", None, None, "output_dir: '{bids}/sub-01/out'\n",
+     ["lies inside the study.bids_dir folder", "outside its derivatives/ folder"]),
+    # Images without a usable signal (at the start of the run).
+    ("bold-with-nan", BOLD, edit_image(_voxel((10, 10, 10, 5), np.nan)), "",
+     [BOLD, "1 value(s) are NaN or infinite (the first in volume 6)"]),
+    ("bold-all-zero", BOLD, edit_image(_voxel(..., 0.0)), "", [BOLD, "every value is zero"]),
+    ("bold-constant-over-time", BOLD, edit_image(_frozen), "",
+     [BOLD, "brain voxels are constant over time: no BOLD signal"]),
+    ("t1w-with-infinity", T1W, edit_image(_voxel((0, 0, 0), np.inf)), "",
+     [T1W, "1 value(s) are NaN or infinite;"]),
+    ("t1w-constant", T1W, edit_image(_voxel(..., 300.0)), "", [T1W, "every value is 300"]),
+    # Events columns that nilearn would read as amplitudes or merge (at the start of the run).
+    ("events-modulation-unconfigured", EVENTS, add_modulation([1.0, 2.0]), "",
+     [EVENTS, "column 'modulation' would set each event's amplitude", "firstlevel.modulation"]),
+    ("events-modulation-missing", None, None, "firstlevel: {{modulation: true}}\n",
+     [EVENTS, "firstlevel.modulation is true but the file has no 'modulation' column"]),
+    ("events-modulation-not-numeric", EVENTS, add_modulation([1.0, "n/a"]),
+     "firstlevel: {{modulation: true}}\n",
+     [EVENTS, "column 'modulation' has non-numeric, missing or infinite values (rows 2"]),
+    ("events-repeated-event", EVENTS, repeat_first_event, "", [EVENTS, "repeat an event"]),
+    ("events-negative-duration", EVENTS, edit_events(duration=(0, -3.0)), "",
+     [EVENTS, "negative durations (rows [1])"]),
+    ("events-missing-trial-type", EVENTS, edit_events(trial_type=(1, "n/a")), "",
+     [EVENTS, "column 'trial_type' has missing values (rows 2)"]),
+    ("events-without-a-contrast-condition", EVENTS, drop_condition("mismatch"), "",
+     [EVENTS, "no events of condition(s) ['mismatch'], which the contrasts"]),
 ]
 
 
@@ -172,6 +275,10 @@ def test_bad_input_stops_the_workflow_with_one_clear_message(case, valid_study, 
         defect(bids / target if target else bids)
     (tmp_path / "bad.txt").write_text(SLEUTH.replace("50 16 12", "50 x 12"))
     (tmp_path / "outside.txt").write_text(SLEUTH.replace("50 16 12", "50 16 140"))
+    (tmp_path / "lower.txt").write_text(SLEUTH.replace("// Reference", "// reference"))
+    (tmp_path / "bom.txt").write_text("\ufeff" + SLEUTH, encoding="utf-8")
+    (tmp_path / "other.txt").write_text(SLEUTH.replace("50 16 12", "40 10 12"))
+    (tmp_path / "same.txt").write_text(SLEUTH)
     out = tmp_path / "results"
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -185,6 +292,7 @@ def test_bad_input_stops_the_workflow_with_one_clear_message(case, valid_study, 
     if overlay:
         configs.append(tmp_path / "case.yaml")
         configs[-1].write_text(overlay.format(bids=bids, tmp=tmp_path))
+    before = file_states(tmp_path, content=True)
     result = snakemake("--cores", "2", "--configfile", *configs, check=False)
     message = result.stdout + result.stderr
     assert result.returncode != 0, message[-3000:]
@@ -197,5 +305,28 @@ def test_bad_input_stops_the_workflow_with_one_clear_message(case, valid_study, 
         assert not root.exists() or not [p for p in root.rglob("*") if p.is_file()]
     started = re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", message, flags=re.M)
     assert not started, started
-    # The input dataset is untouched by the attempt.
-    assert not (bids / "derivatives").exists()
+    # The input dataset, and every other file in the case's folder, untouched.
+    assert file_states(tmp_path, content=True) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("preproc:\n  fwhm: 6\n   resolution: 4\n",
+         ", line 3, column 14: not valid YAML (mapping values are not allowed here)"),
+        ("preproc:\n  fwhm: 6\n  fwhm: 8\n",
+         ": key 'preproc.fwhm' is written twice, on lines 2 and 3"),
+    ],
+    ids=["syntax-error", "duplicate-key"],
+)
+def test_the_workflows_own_config_file_is_read_strictly(tmp_path, text, expected):
+    """config/config.yaml, which the catalog's standard usage edits in place, is read
+    before Snakemake's own reading (which names neither the file nor the line)."""
+    workdir = own_workdir(tmp_path / "workflow")
+    (workdir / "config").unlink()
+    shutil.copytree(REPO / "config", workdir / "config")
+    config = workdir / "config" / "config.yaml"
+    config.write_text(text)
+    result = snakemake("-n", "--cores", "1", cwd=workdir, check=False)
+    assert result.returncode != 0
+    assert f"config file config/config.yaml{expected}" in result.stdout + result.stderr

@@ -12,8 +12,8 @@ from mirrorflow.io.config import unknown_conditions
 from mirrorflow.io.validate import check_bold, check_events
 
 __all__ = [
-    "STATS", "combine_sessions", "design_dof", "fit_first_level", "write_first_level",
-    "write_maps",
+    "STATS", "combine_sessions", "contrast_conditions", "design_dof", "fit_first_level",
+    "write_first_level", "write_maps",
 ]
 
 LOGGER = logging.getLogger(__name__)
@@ -31,6 +31,12 @@ def _check_contrasts(contrasts: dict[str, str], conditions) -> None:
                 f"contrast '{name}' = '{expression}' uses unknown condition(s) {unknown}; "
                 f"conditions are {sorted(conditions)}"
             )
+
+
+def contrast_conditions(contrasts: dict[str, str]) -> list[str]:
+    """The conditions that the contrast expressions use, sorted."""
+    return sorted({name for expression in contrasts.values()
+                   for name in unknown_conditions(expression, ())})
 
 
 def _read_confounds(path, columns) -> pd.DataFrame:
@@ -78,7 +84,7 @@ def fit_first_level(
         trs.add(tr)
         events.append(
             check_events(events_file, conditions=conditions, run_duration=img.shape[3] * tr,
-                         modulation=modulation)
+                         modulation=modulation, required=contrast_conditions(contrasts))
         )
         confounds.append(_read_confounds(confounds_file, confound_columns))
     if len(trs) != 1:

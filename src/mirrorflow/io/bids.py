@@ -7,6 +7,7 @@ so that entity order follows the BIDS specification in one place.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -97,11 +98,15 @@ def sidecar_path(path) -> Path:
 
 
 def write_json(path, data: dict) -> Path:
-    """Write ``data`` as indented JSON, through a temporary name and an atomic rename."""
+    """Write ``data`` as indented JSON, through a temporary name and an atomic rename.
+
+    A number that is not finite (NaN, infinity: e.g. a statistic of an empty map) is
+    written as ``null``: Python's ``NaN`` is not JSON, and BIDS validators refuse it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=_jsonable) + "\n")
+    plain = _null_non_finite(json.loads(json.dumps(data, default=_jsonable)))
+    tmp.write_text(json.dumps(plain, indent=2, sort_keys=True, allow_nan=False) + "\n")
     os.replace(tmp, path)
     return path
 
@@ -109,6 +114,16 @@ def write_json(path, data: dict) -> Path:
 def write_sidecar(data_file, metadata: dict) -> Path:
     """Write the JSON sidecar of ``data_file``."""
     return write_json(sidecar_path(data_file), metadata)
+
+
+def _null_non_finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _null_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_null_non_finite(item) for item in value]
+    return value
 
 
 def _jsonable(value):

@@ -228,9 +228,12 @@ def check_t1w(t1w_file) -> nib.Nifti1Image:
 
 
 def check_events(events_file, *, conditions, run_duration: float | None = None,
-                 modulation: bool = False) -> pd.DataFrame:
+                 modulation: bool = False, required=()) -> pd.DataFrame:
     """An events table with onset, duration and trial_type, known conditions, onsets in range.
 
+    Every condition in ``required`` (those the contrasts use) must have an event: nilearn
+    computes each contrast in every run of a model, and a run without one of its
+    conditions has no column for it.
     Durations may not be negative, and no event may repeat another's trial type, onset and
     duration (nilearn would add the two into one event of twice the amplitude). nilearn
     reads a ``modulation`` column as each event's amplitude: with ``modulation`` the
@@ -266,11 +269,25 @@ def check_events(events_file, *, conditions, run_duration: float | None = None,
             f"{events_file}: onsets at or beyond the end of the run ({run_duration:g} s) "
             f"(rows {rows.tolist()})"
         )
+    missing = np.flatnonzero(table["trial_type"].isna().to_numpy())
+    if missing.size:
+        raise InputDataError(
+            f"{events_file}: column 'trial_type' has missing values (rows "
+            f"{', '.join(str(i + 1) for i in missing[:5])})"
+        )
     unknown = sorted(set(table["trial_type"].astype(str)) - set(conditions))
     if unknown:
         raise InputDataError(
             f"{events_file}: unknown trial types {unknown}; the configured conditions are "
             f"{sorted(conditions)}"
+        )
+    absent = sorted(set(required) - set(table["trial_type"].astype(str)))
+    if absent:
+        raise InputDataError(
+            f"{events_file}: no events of condition(s) {absent}, which the contrasts "
+            "(firstlevel.contrasts) use; nilearn computes each contrast in every run of a "
+            "model, so each run needs an event of each condition they use (or leave the run "
+            "out with study.runs)"
         )
     keys = ["trial_type", "onset", "duration"]
     repeated = table.duplicated(keys, keep=False).to_numpy()
@@ -355,13 +372,13 @@ def check_participants(participants_file, *, columns, subjects=None,
     return table.loc[labels]
 
 
-def _check_run(run: dict, conditions, *, modulation: bool, raw: bool) -> list[dict]:
+def _check_run(run: dict, conditions, *, modulation: bool, raw: bool, required) -> list[dict]:
     img, tr = check_bold(run["bold"])
     entry = {"path": str(run["bold"]), "shape": list(img.shape), "RepetitionTime": tr}
     events = []
     if run.get("events"):
         check_events(run["events"], conditions=conditions, run_duration=img.shape[3] * tr,
-                     modulation=modulation)
+                     modulation=modulation, required=required)
         events = [{"path": str(run["events"])}]
     check_signal(run["bold"], img, finite=raw)
     return [entry, *events]
@@ -374,7 +391,7 @@ def _check_anat(path) -> list[dict]:
 
 
 def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=None,
-                    conditions=(), modulation: bool = False, raw: bool = True,
+                    conditions=(), modulation: bool = False, required=(), raw: bool = True,
                     n_jobs: int = 1) -> dict:
     """Check every input of the study before any heavy job; return the files checked.
 
@@ -382,7 +399,8 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
     with a TR that agrees with the header) and optionally ``events`` (known trial types,
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
     ``participants``: participants.tsv, whose ``columns`` must be numeric and complete for
-    ``subjects`` (labels), with unique ids; ``modulation``: see :func:`check_events`. The
+    ``subjects`` (labels), with unique ids; ``modulation``, ``required``: see
+    :func:`check_events`. The
     images' data are read once for :func:`check_signal` (NaN and infinite values refused
     in ``raw`` series, which go into registration; in imported series, which may hold
     NaN outside their field of view, only series without signal). Headers, tables and
@@ -406,7 +424,7 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
         anat = pool.map(lambda path: guarded(_check_anat, path), t1w)
         func = pool.map(lambda run: guarded(lambda: _check_run(
-            run, conditions, modulation=modulation, raw=raw)), runs)
+            run, conditions, modulation=modulation, raw=raw, required=required)), runs)
         for entries in [*anat, *func]:
             files.extend(entries)
     if problems:

@@ -15,10 +15,11 @@ Each category of ``meta.categories`` names a ``format``:
 ``simulate``
     The simulator's set (rule ``meta_simulate``), with the category's planted ``foci``.
 
-:func:`check_category` runs at parse time (before any job) and needs no NiMARE import;
-:func:`write_category` writes the normalised NiMARE JSON every estimation reads, with a
-JSON summary saying where it came from. Coordinates keep their space: NiMARE converts
-Talairach foci to MNI (``tal2mni``) when it builds the Dataset.
+:func:`check_category` and :func:`check_distinct_experiments` run at parse time (before
+any job) and need no NiMARE import; :func:`write_category` writes the normalised NiMARE
+JSON every estimation reads, with a JSON summary saying where it came from. Coordinates
+keep their space: NiMARE converts Talairach foci to MNI (``tal2mni``) when it builds the
+Dataset.
 
 .. versionadded:: 0.2.0
 """
@@ -28,14 +29,24 @@ from __future__ import annotations
 import json
 import logging
 import math
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
 from mirrorflow.exceptions import ConfigError, InputDataError
-from mirrorflow.meta.sleuth import SPACES, mni_bounds, read_sleuth, to_mni
+from mirrorflow.meta.sleuth import SLEUTH_SPACES, mni_bounds, read_sleuth, to_mni
+from mirrorflow.simulate.coordinates import simulated_study_ids
 
-__all__ = ["FORMATS", "check_category", "dataset_dict", "read_nimare_json", "write_category"]
+__all__ = [
+    "FORMATS",
+    "category_experiments",
+    "check_category",
+    "check_distinct_experiments",
+    "dataset_dict",
+    "read_nimare_json",
+    "write_category",
+]
 
 LGR = logging.getLogger(__name__)
 
@@ -67,6 +78,133 @@ def check_category(label: str, spec: dict, *, read_file: bool = True) -> None:
         read_sleuth(spec["path"])
     elif fmt == "nimare" and read_file:
         read_nimare_json(spec["path"])
+
+
+def check_distinct_experiments(
+    categories: dict[str, dict], *, n_simulated: int | None = None, read_file: bool = True
+) -> None:
+    """Refuse two categories whose NiMARE experiments would share an id (parse time).
+
+    The ALE subtraction refuses two coordinate sets that share an experiment id
+    (:func:`mirrorflow.meta.contrast._check_groups`, in a job); this finds them before any
+    job, without NiMARE, from what :func:`category_experiments` knows of each category. Run
+    it after :func:`check_category` of every category (which reports malformed files).
+
+    Parameters
+    ----------
+    categories : :obj:`dict` of :obj:`str` to :obj:`dict`
+        The config's ``meta.categories``: label to entry (``format`` and ``path``, ``ids`` or
+        ``foci``), in config order.
+    n_simulated : :obj:`int` or None, optional
+        ``meta.simulate.n_experiments``: the ids of ``simulate`` categories; None leaves
+        them out of the check.
+    read_file : :obj:`bool`, default=True
+        False leaves ``sleuth`` and ``nimare`` categories out (their files are in remote
+        storage; the subtraction job still checks them).
+
+    Raises
+    ------
+    InputDataError
+        If two categories share ids and one of them is a file (``sleuth`` or ``nimare``):
+        names both categories and files, each shared id and where it is in each (Sleuth
+        lines and name; JSON study and contrast).
+    ConfigError
+        If two ``database`` (or ``simulate``) categories share ids.
+    """
+    known = {}
+    for label, spec in categories.items():
+        ids = category_experiments(label, spec, n_simulated=n_simulated, read_file=read_file)
+        if ids is not None:
+            known[label] = ids
+    for first, second in combinations(known, 2):
+        shared = sorted(set(known[first]) & set(known[second]))
+        if shared:
+            _shared_fail(categories, (first, second), shared, known)
+
+
+def category_experiments(
+    label: str, spec: dict, *, n_simulated: int | None = None, read_file: bool = True
+) -> dict[str, str] | None:
+    """The NiMARE ids (``<study>-<contrast>``) of a category's experiments, as known at parse
+    time, each with where it comes from (for messages); None when unknown.
+
+    ``sleuth``
+        The Sleuth names split as NiMARE splits them
+        (:func:`mirrorflow.meta.sleuth.study_contrast`); where: the file's lines and name.
+    ``nimare``
+        The JSON file's study and contrast keys.
+    ``database``
+        ``<id>-1`` for each study id: the reference (:mod:`mirrorflow.meta.reference`) is
+        built by NiMARE's ``convert_neurosynth_to_dataset``, which gives every study one
+        contrast, ``"1"``. Ids missing from the database are refused in the job that
+        selects them (loading the database takes seconds).
+    ``simulate``
+        ``<label>-<NN>-1`` (:func:`mirrorflow.simulate.coordinates.simulated_study_ids`)
+        when ``n_simulated`` is given; None otherwise.
+
+    With ``read_file`` False, ``sleuth`` and ``nimare`` categories give None.
+    """
+    fmt = spec.get("format")
+    if fmt == "sleuth" and read_file:
+        path = spec["path"]
+        _, experiments = read_sleuth(path, check_bounds=False)
+        return {e.nimare_id: f"{path} {e.lines} ({e.name!r})" for e in experiments}
+    if fmt == "nimare" and read_file:
+        path = spec["path"]
+        return {f"{study}-{contrast}": f"{path} study {study!r}, contrast {contrast!r}"
+                for study, contrast in _json_experiments(path)}
+    if fmt == "database":
+        return {f"{study}-1": f"study id {study} of meta.categories.{label}.ids"
+                for study in map(str, spec.get("ids") or [])}
+    if fmt == "simulate" and n_simulated is not None:
+        return {f"{study}-1": f"simulated study {study!r}"
+                for study in simulated_study_ids(label, int(n_simulated))}
+    return None
+
+
+def _json_experiments(path) -> list[tuple[str, str]]:
+    """(study, contrast) keys of a NiMARE dataset JSON file, in file order."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"coordinate file {path}: file does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:  # invalid JSON or not text
+        raise InputDataError(f"coordinate file {path}: not valid JSON ({err})") from err
+    pairs = []
+    for study, content in (data.items() if isinstance(data, dict) else []):
+        contrasts = content.get("contrasts") if isinstance(content, dict) else None
+        if not isinstance(contrasts, dict):
+            raise InputDataError(f"coordinate file {path}: study {study!r} has no 'contrasts'")
+        pairs += [(study, contrast) for contrast in contrasts]
+    return pairs
+
+
+def _source(spec) -> str:
+    """A category's input, in words."""
+    return {
+        "sleuth": f"Sleuth file {spec.get('path')}",
+        "nimare": f"NiMARE JSON file {spec.get('path')}",
+        "database": "study ids of the reference database",
+        "simulate": "simulated",
+    }[spec["format"]]
+
+
+def _shared_fail(categories, labels, shared, known):
+    """One error naming both categories, their inputs and each shared experiment id."""
+    first, second = labels
+    formats = {categories[label]["format"] for label in labels}
+    shown = "; ".join(f"{i!r} ({known[first][i]}; {known[second][i]})" for i in shared[:5])
+    more = f"; and {len(shared) - 5} more" if len(shared) > 5 else ""
+    how = (", splitting a Sleuth name into study and contrast at the first ';' or ':' after "
+           "its year" if "sleuth" in formats else "")
+    error = InputDataError if formats & {"sleuth", "nimare"} else ConfigError
+    raise error(
+        f"meta.categories '{first}' ({_source(categories[first])}) and '{second}' "
+        f"({_source(categories[second])}) share {len(shared)} experiment id(s), which the ALE "
+        f"subtraction refuses (NiMARE names an experiment '<study>-<contrast>'{how}): "
+        f"{shown}{more}; rename or remove them in one of the two categories"
+    )
 
 
 def _experiment_fail(path, study, contrast, problem):
@@ -143,10 +281,13 @@ def _coords(path, study, contrast, entry):
         _experiment_fail(path, study, contrast, "no foci")
     if not np.all(np.isfinite(xyz)):
         _experiment_fail(path, study, contrast, "non-finite coordinate")
-    space = SPACES.get(str(coords.get("space", "")).replace(" ", "").lower())
+    # NiMARE's Dataset converts "TAL" and "Talairach" to MNI and keeps "MNI"; any other
+    # spelling it keeps unconverted, with only a log warning.
+    space = SLEUTH_SPACES.get(coords.get("space"))
     if space is None:
         _experiment_fail(path, study, contrast,
-                         f"unknown space {coords.get('space')!r}; use MNI or TAL")
+                         f"unknown space {coords.get('space')!r}; NiMARE reads 'MNI', 'TAL' "
+                         "and 'Talairach' as written (another spelling it leaves unconverted)")
     return xyz, space
 
 
@@ -164,17 +305,21 @@ def _sample_sizes(path, study, contrast, entry):
 
 
 def _sleuth_dict(path) -> dict:
-    """NiMARE's reading of a Sleuth file checked by :func:`read_sleuth`."""
+    """NiMARE's reading of a Sleuth file checked by :func:`read_sleuth`, which must find the
+    same experiment ids (a guard against a NiMARE whose reader changed)."""
     from nimare.io import convert_sleuth_to_dict
 
     _, experiments = read_sleuth(path)
     data = convert_sleuth_to_dict(str(path))
-    n = sum(len(study["contrasts"]) for study in data.values())
-    if n != len(experiments):
+    ids = [f"{study}-{contrast}" for study, content in data.items()
+           for contrast in content["contrasts"]]
+    ours = [e.nimare_id for e in experiments]
+    if sorted(ids) != sorted(ours):
+        differ = sorted(set(ids) ^ set(ours))
         raise InputDataError(
-            f"Sleuth file {path}: {len(experiments)} experiments, but NiMARE reads {n}: two "
-            "experiment names give the same study and contrast names (NiMARE splits a name "
-            "at the first ';' or ':' after the year); make the names unique"
+            f"Sleuth file {path}: mirrorflow's check reads {len(ours)} experiments, NiMARE "
+            f"{len(ids)}, with other ids (first: {differ[:3]}); NiMARE's Sleuth reader no "
+            "longer matches mirrorflow.meta.sleuth"
         )
     return data
 
@@ -256,7 +401,7 @@ def write_category(
     else:
         raise ConfigError(f"meta.categories.{label}.format {fmt!r}: choose from {sorted(FORMATS)}")
     entries = [c for study in data.values() for c in study["contrasts"].values()]
-    spaces = sorted({SPACES[str(c["coords"]["space"]).replace(" ", "").lower()]
+    spaces = sorted({SLEUTH_SPACES[c["coords"]["space"]]
                      for c in entries})
     sizes = [int(np.ravel(c["metadata"]["sample_sizes"])[0]) for c in entries]
     write_json(output_file, data)

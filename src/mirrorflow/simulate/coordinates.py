@@ -18,7 +18,7 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["simulate_coordinate_sets", "uniform_coordinate_source"]
+__all__ = ["simulate_coordinate_sets", "simulated_study_ids", "uniform_coordinate_source"]
 
 LGR = logging.getLogger(__name__)
 
@@ -159,16 +159,25 @@ def _check_foci(foci, *, what):
             raise ConfigError(f"simulation: {what}: {focus!r} is not an [x, y, z] triple")
 
 
+def simulated_study_ids(label: str, n_experiments: int) -> list[str]:
+    """Study ids of a simulated category, in order: ``<label>-<NN>`` numbered from 1 and
+    zero-padded to at least two digits; each study has one contrast, ``"1"`` (so NiMARE's
+    experiment ids are ``<label>-<NN>-1``)."""
+    width = max(2, len(str(n_experiments)))
+    return [f"{label}-{number:0{width}d}" for number in range(1, n_experiments + 1)]
+
+
 def _dataset_to_dict(dset, *, label):
-    """NiMARE JSON dictionary of a simulated Dataset, with study ids ``<label>-<NN>``."""
+    """NiMARE JSON dictionary of a simulated Dataset, with the ids of
+    :func:`simulated_study_ids`."""
     coords = dset.coordinates
     meta = dset.metadata.set_index("id")
-    width = max(2, len(str(len(dset.ids))))
     source = {}
-    for number, dset_id in enumerate(sorted(dset.ids, key=_study_number), start=1):
+    study_ids = simulated_study_ids(label, len(dset.ids))
+    for study_id, dset_id in zip(study_ids, sorted(dset.ids, key=_study_number)):
         rows = coords[coords["id"] == dset_id]
         sample = meta.loc[dset_id, "sample_sizes"]
-        source[f"{label}-{number:0{width}d}"] = {
+        source[study_id] = {
             "contrasts": {
                 "1": {
                     "coords": {
