@@ -591,9 +591,8 @@ MACM_NULL = f"{OUT}/macm/nulls/meta-macm_shard-{{shard}}_null.npz"
 def check_inputs():
     """Check every input of the study before the first job (onstart; not in dry runs):
     images (header, completeness, 4D, TR; values finite, a signal over time) and events
-    against their run (the scores in
-    participants.tsv were checked at parse: SCORES). One InputDataError lists every bad
-    file; the run stops with it.
+    against their run and the contrasts (the scores in participants.tsv were checked at
+    parse: SCORES). One InputDataError lists every bad file; the run stops with it.
     The simulated study is valid by construction; with a default storage provider the
     files are in the bucket, and each job checks its own."""
     if SIMULATED or workflow.storage_settings.default_storage_provider is not None:

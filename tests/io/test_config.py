@@ -224,3 +224,19 @@ def test_simulated_sample_sizes_in_order(config):
     config["meta"]["simulate"]["sample_size"] = [30, 10]
     with pytest.raises(ConfigError, match=r"meta.simulate.sample_size \[30, 10\]"):
         check_config(config)
+
+
+def test_config_files_checked_from_the_command_line(tmp_path):
+    """What Snakemake cannot name in a --configfile (a syntax error's file and line), the
+    module's command line does."""
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("preproc: {fwhm: 6}\n")
+    bad.write_text("preproc:\n  fwhm: [6\n")
+    result = subprocess.run([sys.executable, "-m", "mirrorflow.io.config", good, bad],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert f"config file {good}: read" in result.stdout
+    assert f"config file {bad}, line 3, column 1: not valid YAML" in result.stderr

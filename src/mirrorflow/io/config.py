@@ -297,3 +297,26 @@ def _check_monte_carlo(config: dict) -> None:
                 f"{key}.shards ({section['shards']}) exceeds the blocks of 100 iterations "
                 f"of {key}.n_iters ({section['n_iters']})"
             )
+
+
+def main(argv=None) -> int:
+    """``python -m mirrorflow.io.config FILE ...``: read config files strictly, as the
+    workflow does, and print each problem with its file and line. Snakemake reads a file
+    given with ``--configfile`` before the workflow's code runs, and reports a syntax error
+    in it without the file or the line: this names them."""
+    import sys
+
+    problems = 0
+    for name in sys.argv[1:] if argv is None else argv:
+        try:
+            check_config_file(name)
+        except ConfigError as err:
+            print(err, file=sys.stderr)
+            problems += 1
+        else:
+            print(f"config file {name}: read")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
