@@ -23,6 +23,7 @@ from mirrorflow.io.layout import (
 )
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category, check_distinct_experiments
+from mirrorflow.meta.seeds import check_seeds
 from mirrorflow.qc.metrics import read_included_runs
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -536,6 +537,8 @@ check_distinct_experiments(
     n_simulated=config["meta"]["simulate"]["n_experiments"],
     read_file=_LOCAL_FILES,
 )
+# MACM seeds: spheres on the template grid, mask files readable and not empty.
+check_seeds(config["macm"]["seeds"])
 META_CATEGORIES = list(config["meta"]["categories"])
 # Planted foci of the categories the simulator writes (format simulate).
 SIM_CATEGORIES = {

@@ -75,3 +75,40 @@ def test_bad_seeds(template, tmp_path):
     bad.write_bytes(b"not a nifti")
     with pytest.raises(InputDataError, match="bad.nii.gz: cannot be read"):
         seed_mask(kind="masks", masks=[bad])
+
+
+@pytest.mark.parametrize(("radius", "holds"), [(0.5, False), (1.7, False), (1.8, True)])
+def test_parse_time_check_of_a_sphere_agrees_with_the_seed_the_job_makes(template, radius,
+                                                                         holds):
+    """[1, 1, 1] is sqrt(3) = 1.73 mm from the nearest centre of the 2 mm grid: a sphere
+    smaller than that would be dropped from the seed's union without a word."""
+    from mirrorflow.exceptions import ConfigError
+    from mirrorflow.meta.seeds import check_seeds, spheres_mask
+
+    sphere = {"label": "tiny", "xyz": [1, 1, 1], "radius": radius}
+    assert bool(np.asarray(spheres_mask([sphere["xyz"]], [radius], template).dataobj).any()) \
+        == holds
+    seeds = {"kind": "spheres", "spheres": [{"label": "ok", "xyz": [0, 10, 40], "radius": 6},
+                                            sphere]}
+    if holds:
+        check_seeds(seeds)
+        return
+    with pytest.raises(ConfigError, match=r"macm.seeds.spheres\[1\] \('tiny' at \[1, 1, 1\], "
+                                          r"radius .* holds no voxel .* 1.73 mm away"):
+        check_seeds(seeds)
+
+
+def test_parse_time_check_of_mask_files(template, tmp_path):
+    from mirrorflow.meta.seeds import check_seeds
+
+    empty = tmp_path / "empty.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)), empty)
+    four_d = tmp_path / "four_d.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 4, 2), np.uint8), np.eye(4)), four_d)
+    good = tmp_path / "good.nii.gz"
+    nib.save(nib.Nifti1Image(_ball(template, [0, 10, 40], 6), template.affine), good)
+    check_seeds({"kind": "masks", "masks": [str(good)]})
+    for path, problem in ((empty, "the mask is empty"), (four_d, "expected a 3D image"),
+                          (tmp_path / "absent.nii.gz", "file does not exist")):
+        with pytest.raises(InputDataError, match=rf"MACM seed mask {path}: {problem}"):
+            check_seeds({"kind": "masks", "masks": [str(good), str(path)]})

@@ -232,6 +232,13 @@ CASES = [
     ("config-more-shards-than-blocks", None, None,
      "meta: {{contrast: {{n_iters: 300, shards: 4}}}}\n",
      ["meta.contrast.shards (4) exceeds the blocks of 100 iterations"]),
+    ("macm-sphere-without-a-voxel", None, None,
+     "macm: {{seeds: {{kind: spheres, spheres: [{{label: ok, xyz: [0, 10, 40], radius: 6}}, "
+     "{{label: tiny, xyz: [1, 1, 1], radius: 0.5}}]}}}}\n",
+     ["macm.seeds.spheres[1] ('tiny' at [1, 1, 1], radius 0.5 mm) holds no voxel"]),
+    ("macm-mask-empty", None, None,
+     "macm: {{seeds: {{kind: masks, masks: ['{tmp}/empty_mask.nii.gz']}}}}\n",
+     ["empty_mask.nii.gz: the mask is empty"]),
     # An output folder that would write into the dataset (parse).
     ("output-is-the-dataset", None, None, "output_dir: '{bids}'\n",
      ["is the study.bids_dir folder", "derivatives/mirrorflow"]),
@@ -279,6 +286,8 @@ def test_bad_input_stops_the_workflow_with_one_clear_message(case, valid_study, 
     (tmp_path / "bom.txt").write_text("\ufeff" + SLEUTH, encoding="utf-8")
     (tmp_path / "other.txt").write_text(SLEUTH.replace("50 16 12", "40 10 12"))
     (tmp_path / "same.txt").write_text(SLEUTH)
+    nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.uint8), np.eye(4)),
+             tmp_path / "empty_mask.nii.gz")
     out = tmp_path / "results"
     config = tmp_path / "config.yaml"
     config.write_text(

@@ -16,7 +16,8 @@ import numpy as np
 
 from mirrorflow.exceptions import ConfigError, InputDataError
 
-__all__ = ["KINDS", "peak_spheres", "resample_mask", "seed_mask", "spheres_mask"]
+__all__ = ["KINDS", "check_seeds", "peak_spheres", "read_mask", "resample_mask", "seed_mask",
+           "spheres_mask"]
 
 #: Seed kinds of ``macm.seeds.kind``.
 KINDS = ("conjunction", "spheres", "masks")
@@ -58,17 +59,14 @@ def peak_spheres(conjunction, radius: float) -> nib.Nifti1Image:
     return spheres_mask(peaks, [radius] * len(peaks), conjunction)
 
 
-def resample_mask(path, target) -> nib.Nifti1Image:
-    """A mask file (non-zero = in) resampled (nearest neighbour) to ``target``'s grid, uint8.
+def read_mask(path) -> nib.Nifti1Image:
+    """A mask file (non-zero = in): readable, 3D, not empty.
 
     Raises
     ------
     InputDataError
-        If the file is missing, unreadable or not 3D, or has no non-zero voxel (before or
-        after resampling).
+        If the file is missing, unreadable or not 3D, or has no non-zero voxel.
     """
-    from nilearn.image import resample_to_img
-
     path = Path(path)
     if not path.is_file():
         raise InputDataError(f"MACM seed mask {path}: file does not exist")
@@ -81,7 +79,53 @@ def resample_mask(path, target) -> nib.Nifti1Image:
         raise InputDataError(f"MACM seed mask {path}: expected a 3D image, got {data.shape}")
     if not np.any(data != 0):
         raise InputDataError(f"MACM seed mask {path}: the mask is empty (no non-zero voxel)")
-    binary = nib.Nifti1Image((data != 0).astype(np.uint8), img.affine)
+    return nib.Nifti1Image((data != 0).astype(np.uint8), img.affine)
+
+
+def check_seeds(seeds: dict) -> None:
+    """Parse-time checks of ``macm.seeds``: every sphere holds a voxel of the template grid
+    (one that holds none would be left out of the seed's union without a word), and every
+    mask file is readable, 3D and not empty (:func:`read_mask`). No NiMARE import.
+
+    Raises
+    ------
+    ConfigError
+        Naming the sphere, its centre and radius, and the nearest voxel's distance.
+    InputDataError
+        Naming the mask file and the problem.
+    """
+    from mirrorflow.meta.sleuth import nimare_template
+
+    if seeds["kind"] == "spheres":
+        grid = nimare_template()
+        xyz = _world(grid.shape[:3], grid.affine)
+        for index, sphere in enumerate(seeds.get("spheres") or []):
+            distance = np.linalg.norm(xyz - np.asarray(sphere["xyz"], float), axis=-1).min()
+            if distance > float(sphere["radius"]):
+                raise ConfigError(
+                    f"macm.seeds.spheres[{index}] ('{sphere['label']}' at "
+                    f"{list(sphere['xyz'])}, radius {sphere['radius']:g} mm) holds no voxel "
+                    f"of the 2 mm template grid: the nearest voxel centre is "
+                    f"{distance:.2f} mm away; use a larger radius"
+                )
+    if seeds["kind"] == "masks":
+        for path in seeds.get("masks") or []:
+            read_mask(path)
+
+
+def resample_mask(path, target) -> nib.Nifti1Image:
+    """A mask file (:func:`read_mask`) resampled (nearest neighbour) to ``target``'s grid,
+    uint8.
+
+    Raises
+    ------
+    InputDataError
+        If the file is missing, unreadable or not 3D, or has no non-zero voxel (before or
+        after resampling).
+    """
+    from nilearn.image import resample_to_img
+
+    binary = read_mask(path)
     resampled = resample_to_img(binary, target, interpolation="nearest",
                                 force_resample=True, copy_header=True)
     out = (np.asarray(resampled.dataobj) > 0).astype(np.uint8)

@@ -81,6 +81,7 @@ __all__ = [
     "SPACES",
     "Experiment",
     "mni_bounds",
+    "nimare_template",
     "read_sleuth",
     "study_contrast",
     "to_mni",
@@ -171,9 +172,9 @@ def study_contrast(name: str) -> tuple[str, str]:
 
 
 @lru_cache(maxsize=1)
-def mni_bounds() -> tuple[np.ndarray, np.ndarray]:
-    """Bounding box (mm) of NiMARE's MNI152 2 mm template (``mni152_2mm``), the grid of every
-    map. Read from NiMARE's resource file without importing NiMARE (its import takes ~4 s,
+def nimare_template():
+    """NiMARE's MNI152 2 mm brain mask (``mni152_2mm``), the grid of every map, read with
+    nibabel from NiMARE's resource file without importing NiMARE (its import takes ~4 s,
     too slow for the parse-time checks of every Snakemake invocation)."""
     import importlib.util
 
@@ -183,7 +184,13 @@ def mni_bounds() -> tuple[np.ndarray, np.ndarray]:
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError("NiMARE is not installed")
     folder = Path(next(iter(spec.submodule_search_locations))) / "resources" / "templates"
-    img = nib.load(folder / "tpl-MNI152NLin6Asym_res-02_desc-brain_mask.nii.gz")
+    return nib.load(folder / "tpl-MNI152NLin6Asym_res-02_desc-brain_mask.nii.gz")
+
+
+@lru_cache(maxsize=1)
+def mni_bounds() -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box (mm) of :func:`nimare_template`."""
+    img = nimare_template()
     corners = np.array([[0, 0, 0], np.array(img.shape[:3]) - 1], dtype=float)
     world = corners @ img.affine[:3, :3].T + img.affine[:3, 3]
     return world.min(axis=0), world.max(axis=0)
