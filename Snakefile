@@ -10,10 +10,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 # Snakemake's YAML reading keeps the later of two equal keys and names neither the file
-# nor the line of a syntax error: the workflow's config file is read strictly first (the
-# files given with --configfile: rules/common.smk).
+# nor the line of a syntax error: every config file (those given with --configfile, which
+# Snakemake has read already, and the workflow's own) is read strictly first.
+_config_files = list(workflow.configfiles)
 if Path("config/config.yaml").exists():
-    check_config_file("config/config.yaml")
+    _config_files.append("config/config.yaml")
+for _file in _config_files:
+    check_config_file(_file)
 
 
 configfile: "config/config.yaml"

@@ -8,7 +8,6 @@ from mirrorflow.exceptions import ConfigError
 from mirrorflow.io.bids import bids_path, clean_contrast_name, sidecar_path
 from mirrorflow.io.config import (
     check_config,
-    check_config_file,
     check_finite,
     check_output_dir,
     group_models,
@@ -28,10 +27,8 @@ from mirrorflow.qc.metrics import read_included_runs
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-# Every config file strictly (a key written twice, .nan or .inf: file and line), then the
-# merged config (values given with --config), the schema and the references between keys.
-for _file in workflow.configfiles:
-    check_config_file(_file)
+# The merged config (config files were read strictly in Snakefile; values given with
+# --config here: .nan, .inf), the schema and the references between keys.
 check_finite(config)
 validate(config, "../config/config.schema.yaml")
 check_config(config)

@@ -79,12 +79,13 @@ def fit_first_level(
         raise ValueError("one events and one confounds file are needed per BOLD run")
     _check_contrasts(contrasts, conditions)
     trs, events, confounds = set(), [], []
+    required = contrast_conditions(contrasts)
     for bold, events_file, confounds_file in zip(bold_files, events_files, confounds_files):
         img, tr = check_bold(bold)
         trs.add(tr)
         events.append(
             check_events(events_file, conditions=conditions, run_duration=img.shape[3] * tr,
-                         modulation=modulation, required=contrast_conditions(contrasts))
+                         modulation=modulation, required=required)
         )
         confounds.append(_read_confounds(confounds_file, confound_columns))
     if len(trs) != 1:

@@ -83,6 +83,11 @@ def _key_name(keys: list[str]) -> str:
     return ".".join(keys) or "(top level)"
 
 
+def _item_keys(keys, index: int) -> list[str]:
+    """The key path of item ``index`` of the list at ``keys``: ``a.b[2]``."""
+    return [*keys[:-1], f"{keys[-1] if keys else ''}[{index}]"]
+
+
 def _check_node(path: Path, node, keys: list[str]) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
@@ -101,7 +106,7 @@ def _check_node(path: Path, node, keys: list[str]) -> None:
             _check_node(path, value, [*keys, key])
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _check_node(path, item, [*keys[:-1], f"{keys[-1] if keys else ''}[{index}]"])
+            _check_node(path, item, _item_keys(keys, index))
     elif (isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:float"
           and _NON_FINITE.match(node.value)):
         raise ConfigError(
@@ -110,7 +115,7 @@ def _check_node(path: Path, node, keys: list[str]) -> None:
         )
 
 
-def check_finite(config, keys: tuple[str, ...] = ()) -> None:
+def check_finite(config, keys: tuple | list = ()) -> None:
     """Raise :class:`ConfigError` for a number in ``config`` (nested dicts and lists) that
     is not finite, naming its key: values from ``--config`` or a file read elsewhere."""
     if isinstance(config, dict):
@@ -118,7 +123,7 @@ def check_finite(config, keys: tuple[str, ...] = ()) -> None:
             check_finite(value, (*keys, str(key)))
     elif isinstance(config, (list, tuple)):
         for index, value in enumerate(config):
-            check_finite(value, (*keys[:-1], f"{keys[-1] if keys else ''}[{index}]"))
+            check_finite(value, _item_keys(keys, index))
     elif isinstance(config, float) and not math.isfinite(config):
         raise ConfigError(
             f"config key {_key_name(list(keys))} is {config}; every number in the config must "

@@ -234,6 +234,7 @@ def check_events(events_file, *, conditions, run_duration: float | None = None,
     Every condition in ``required`` (those the contrasts use) must have an event: nilearn
     computes each contrast in every run of a model, and a run without one of its
     conditions has no column for it.
+
     Durations may not be negative, and no event may repeat another's trial type, onset and
     duration (nilearn would add the two into one event of twice the amplitude). nilearn
     reads a ``modulation`` column as each event's amplitude: with ``modulation`` the
@@ -254,7 +255,7 @@ def check_events(events_file, *, conditions, run_duration: float | None = None,
         if bad.size:
             raise InputDataError(
                 f"{events_file}: column '{column}' has non-numeric or missing values "
-                f"(rows {', '.join(str(i + 1) for i in bad[:5])})"
+                f"(rows {_rows(bad)})"
             )
         table[column] = values
     if (table["onset"] < 0).any():
@@ -272,8 +273,7 @@ def check_events(events_file, *, conditions, run_duration: float | None = None,
     missing = np.flatnonzero(table["trial_type"].isna().to_numpy())
     if missing.size:
         raise InputDataError(
-            f"{events_file}: column 'trial_type' has missing values (rows "
-            f"{', '.join(str(i + 1) for i in missing[:5])})"
+            f"{events_file}: column 'trial_type' has missing values (rows {_rows(missing)})"
         )
     unknown = sorted(set(table["trial_type"].astype(str)) - set(conditions))
     if unknown:
@@ -301,6 +301,11 @@ def check_events(events_file, *, conditions, run_duration: float | None = None,
     return table
 
 
+def _rows(indices) -> str:
+    """The first five of a table's row ``indices`` (from 0) as 1-based row numbers."""
+    return ", ".join(str(i + 1) for i in indices[:5])
+
+
 def _check_modulation(events_file, table: pd.DataFrame, modulation: bool) -> None:
     if not modulation:
         if "modulation" in table.columns:
@@ -320,7 +325,7 @@ def _check_modulation(events_file, table: pd.DataFrame, modulation: bool) -> Non
     if bad.size:
         raise InputDataError(
             f"{events_file}: column 'modulation' has non-numeric, missing or infinite values "
-            f"(rows {', '.join(str(i + 1) for i in bad[:5])})"
+            f"(rows {_rows(bad)})"
         )
     table["modulation"] = values
 
@@ -400,12 +405,12 @@ def validate_inputs(*, runs, t1w=(), participants=None, columns=(), subjects=Non
     onsets within the run, whose length is volumes x TR); ``t1w``: 3D images;
     ``participants``: participants.tsv, whose ``columns`` must be numeric and complete for
     ``subjects`` (labels), with unique ids; ``modulation``, ``required``: see
-    :func:`check_events`. The
-    images' data are read once for :func:`check_signal` (NaN and infinite values refused
-    in ``raw`` series, which go into registration; in imported series, which may hold
-    NaN outside their field of view, only series without signal). Headers, tables and
-    gzip trailers are read first; ``n_jobs`` threads. Every problem is reported:
-    one :class:`InputDataError` with a line per bad file, each naming it and the problem.
+    :func:`check_events`. The images' data are read once for :func:`check_signal` (NaN and
+    infinite values refused in ``raw`` series, which go into registration; in imported
+    series, which may hold NaN outside their field of view, only series without signal).
+    Headers, tables and gzip trailers are read first; ``n_jobs`` threads. Every problem is
+    reported: one :class:`InputDataError` with a line per bad file, each naming it and the
+    problem.
     """
     problems, files = [], []
 
