@@ -12,6 +12,7 @@ from mirrorflow.io.config import (
     check_output_dir,
     group_models,
     inference_settings,
+    resolve_bundled,
 )
 from mirrorflow.io.layout import (
     StudyIndex,
@@ -24,6 +25,7 @@ from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category, check_distinct_experiments
 from mirrorflow.meta.seeds import check_seeds
 from mirrorflow.qc.metrics import read_included_runs
+from mirrorflow.resources import per_attempt
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -32,6 +34,12 @@ from snakemake.utils import validate
 check_finite(config)
 validate(config, "../config/config.schema.yaml")
 check_config(config)
+# The workflow's folder (this file is in its rules/): its bundled Sleuth sets and
+# Neurosynth copy are found from any working folder, e.g. when it is used as a module.
+# (With a default storage provider, relative paths name objects in the bucket.)
+WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
+if workflow.storage_settings.default_storage_provider is None:
+    resolve_bundled(config, WORKFLOW_DIR)
 
 OUT = config["output_dir"]
 _study = config["study"]
@@ -382,25 +390,51 @@ METHODS = f"{_REP}/methods.html"
 REGIONS = f"{_REP}/desc-literature_regions.tsv"
 
 
-# Benchmark file of each rule that has one (runtimes in the report; one template per rule,
-# so the rules and get_benchmarks cannot disagree).
-BENCHMARKS = {
-    "firstlevel_glm": f"{OUT}/logs/firstlevel_glm/{GLM_ID}.bench.tsv",
-    "group_model": f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.bench.tsv",
-    "group_null": f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.bench.tsv",
-    "group_threshold": f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.bench.tsv",
-    "macm_ale": f"{OUT}/logs/macm_ale/meta-macm.bench.tsv",
-    "macm_null": f"{OUT}/logs/macm_null/meta-macm_shard-{{shard}}.bench.tsv",
-    "macm_reference": f"{OUT}/logs/macm_reference/macm_reference.bench.tsv",
-    "meta_ale": f"{OUT}/logs/meta_ale/meta-{{category}}.bench.tsv",
-    "meta_ale_null": f"{OUT}/logs/meta_ale_null/meta-{{category}}_shard-{{shard}}.bench.tsv",
-    "meta_contrast": f"{OUT}/logs/meta_contrast/meta-contrast.bench.tsv",
-    "meta_contrast_null": f"{OUT}/logs/meta_contrast_null/meta-contrast_shard-{{shard}}.bench.tsv",
-    "meta_contributions": f"{OUT}/logs/meta_contributions/meta-{{category}}.bench.tsv",
-    "preproc_anat": f"{OUT}/logs/preproc_anat/{ANAT_ID}.bench.tsv",
-    "preproc_bold": f"{OUT}/logs/preproc_bold/{RUN_ID}.bench.tsv",
-    "simulate_study": f"{OUT}/logs/simulate_study/simulate_study.bench.tsv",
+# ------------------------------------------------------------------ logs and benchmarks
+# Each rule's job name: its log is <output_dir>/logs/<rule>/<job>.log and its benchmark
+# (runtimes in the report) the same with .bench.tsv, both derived here only.
+JOB_NAMES = {
+    "simulate_study": "simulate_study",
+    "preproc_anat": ANAT_ID,
+    "preproc_bold": RUN_ID,
+    "preproc_import": RUN_ID,
+    "preproc_qc": RUN_ID,
+    "preproc_qc_table": "preproc_qc_table",
+    "derivatives_description": "{stage}",
+    "firstlevel_glm": GLM_ID,
+    "firstlevel_fixed": "sub-{sub}",
+    "group_mask": "group_mask",
+    "group_model": "contrast-{contrast}_model-{model}",
+    "group_null": "contrast-{contrast}_model-{model}_shard-{shard}",
+    "group_threshold": "contrast-{contrast}_model-{model}",
+    "group_overlap": "group_overlap",
+    "group_behaviour": "group_behaviour",
+    "meta_simulate": "meta_simulate",
+    "meta_inputs": "meta-{category}",
+    "meta_ale_null": "meta-{category}_shard-{shard}",
+    "meta_ale": "meta-{category}",
+    "meta_contributions": "meta-{category}",
+    "meta_conjunction": "meta-conjunction",
+    "meta_contrast_null": "meta-contrast_shard-{shard}",
+    "meta_contrast": "meta-contrast",
+    "meta_clusters": "{folder}/meta-{name}",
+    "macm_reference": "macm_reference",
+    "macm_seed": "meta-macm",
+    "macm_null": "meta-macm_shard-{shard}",
+    "macm_ale": "meta-macm",
+    "report_runtimes": "report_runtimes",
+    "report_methods": "report_methods",
 }
+
+
+def log_file(rule):
+    """The log of a job of ``rule``: ``<output_dir>/logs/<rule>/<job>.log``."""
+    return f"{OUT}/logs/{rule}/{JOB_NAMES[rule]}.log"
+
+
+def benchmark_file(rule):
+    """The benchmark of a job of ``rule``, beside its log (``.bench.tsv``)."""
+    return f"{OUT}/logs/{rule}/{JOB_NAMES[rule]}.bench.tsv"
 
 
 # participants.tsv columns that the group stage reads: numeric and complete.
@@ -943,41 +977,41 @@ def get_meta_output():
 def get_benchmarks(wildcards):
     """Benchmark files of every job of the run that has one (after the QC checkpoint:
     first-level jobs exist for the included subjects only)."""
-    files = expand(BENCHMARKS["simulate_study"]) if SIMULATED else []
+    files = [benchmark_file("simulate_study")] if SIMULATED else []
     if LAYOUT == "raw":
         files += [
-            BENCHMARKS["preproc_anat"].format(sub=sub, ses=ses)
+            benchmark_file("preproc_anat").format(sub=sub, ses=ses)
             for sub, ses in _anat_units()
         ]
-        files += expand(BENCHMARKS["preproc_bold"], zip, **RUN_PAIRS)
+        files += expand(benchmark_file("preproc_bold"), zip, **RUN_PAIRS)
     subjects = get_included_subjects()
     files += [
-        BENCHMARKS["firstlevel_glm"].format(sub=sub, ses=ses)
+        benchmark_file("firstlevel_glm").format(sub=sub, ses=ses)
         for sub in subjects
         for ses in (_sessions(sub) if FL_EACH else [None])
     ]
     for contrast, model in GROUP_MODELS:
         names = dict(contrast=contrast, model=model)
-        files += expand(BENCHMARKS["group_model"], **names)
-        files += expand(BENCHMARKS["group_threshold"], **names)
+        files += expand(benchmark_file("group_model"), **names)
+        files += expand(benchmark_file("group_threshold"), **names)
         if PERMUTATION:
             files += expand(
-                BENCHMARKS["group_null"], shard=range(INFERENCE["shards"]), **names
+                benchmark_file("group_null"), shard=range(INFERENCE["shards"]), **names
             )
     for step in ("meta_ale", "meta_contributions"):
-        files += expand(BENCHMARKS[step], category=META_CATEGORIES)
+        files += expand(benchmark_file(step), category=META_CATEGORIES)
     files += expand(
-        BENCHMARKS["meta_ale_null"],
+        benchmark_file("meta_ale_null"),
         category=META_CATEGORIES,
         shard=range(config["meta"]["ale"]["shards"]),
     )
     files += expand(
-        BENCHMARKS["meta_contrast_null"],
+        benchmark_file("meta_contrast_null"),
         shard=range(config["meta"]["contrast"]["shards"]),
     )
-    files += expand(BENCHMARKS["macm_null"], shard=range(config["macm"]["shards"]))
+    files += expand(benchmark_file("macm_null"), shard=range(config["macm"]["shards"]))
     return files + [
-        BENCHMARKS[s] for s in ("meta_contrast", "macm_reference", "macm_ale")
+        benchmark_file(s) for s in ("meta_contrast", "macm_reference", "macm_ale")
     ]
 
 

@@ -33,13 +33,16 @@ rule firstlevel_glm:
             labels=GLM_LABELS,
         ),
     log:
-        f"{OUT}/logs/firstlevel_glm/{GLM_ID}.log",
+        log_file("firstlevel_glm"),
     benchmark:
-        BENCHMARKS["firstlevel_glm"]
+        benchmark_file("firstlevel_glm")
     conda:
         "../envs/firstlevel.yaml"
     container:
         config["containers"]["firstlevel"]
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         contrasts=config["firstlevel"]["contrasts"],
         conditions=config["firstlevel"]["conditions"],
@@ -78,11 +81,14 @@ if FL_EACH:
             mask=FIRSTLEVEL_MASK,
             mask_sidecar=sidecar(FIRSTLEVEL_MASK),
         log:
-            f"{OUT}/logs/firstlevel_fixed/sub-{{sub}}.log",
+            log_file("firstlevel_fixed"),
         conda:
             "../envs/firstlevel.yaml"
         container:
             config["containers"]["firstlevel"]
+        resources:
+            mem_mb=2000,
+            runtime=10,
         params:
             contrasts=list(config["firstlevel"]["contrasts"]),
             map_template=get_map_template(FIRSTLEVEL_MAP),

@@ -13,11 +13,14 @@ rule preproc_import:
         **PREPROC,
         **PREPROC_SIDECARS,
     log:
-        f"{OUT}/logs/preproc_import/{RUN_ID}.log",
+        log_file("preproc_import"),
     conda:
         "../envs/preproc.yaml"
     container:
         config["containers"]["preproc"]
+    resources:
+        mem_mb=4000,
+        runtime=10,
     params:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],

@@ -9,11 +9,14 @@ rule group_mask:
         mask=GROUP_MASK,
         sidecar=sidecar(GROUP_MASK),
     log:
-        f"{OUT}/logs/group_mask/group_mask.log",
+        log_file("group_mask"),
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     script:
         "../workflow/scripts/group_mask.py"
 
@@ -30,13 +33,16 @@ rule group_model:
         design=GROUP_DESIGN,
         design_sidecar=sidecar(GROUP_DESIGN),
     log:
-        f"{OUT}/logs/group_model/contrast-{{contrast}}_model-{{model}}.log",
+        log_file("group_model"),
     benchmark:
-        BENCHMARKS["group_model"]
+        benchmark_file("group_model")
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(20),
     params:
         subjects=get_model_subjects,
         left_out=get_model_left_out,
@@ -55,13 +61,17 @@ rule group_null:
     output:
         GROUP_NULL,
     log:
-        f"{OUT}/logs/group_null/contrast-{{contrast}}_model-{{model}}_shard-{{shard}}.log",
+        log_file("group_null"),
     benchmark:
-        BENCHMARKS["group_null"]
+        benchmark_file("group_null")
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    # One shard of the permutation blocks per job.
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(60),
     params:
         subjects=get_model_subjects,
         spec=get_group_model,
@@ -93,13 +103,16 @@ rule group_threshold:
         ),
         slices=group_report(group_figure("slices"), "slices", caption="group_map"),
     log:
-        f"{OUT}/logs/group_threshold/contrast-{{contrast}}_model-{{model}}.log",
+        log_file("group_threshold"),
     benchmark:
-        BENCHMARKS["group_threshold"]
+        benchmark_file("group_threshold")
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(10),
     params:
         subjects=get_model_subjects,
         spec=get_group_model,
@@ -122,11 +135,14 @@ rule group_overlap:
         slices=group_report(OVERLAP_FIGURES["slices"], "slices", **OVERLAP_REPORT),
         clusters_sidecar=sidecar(OVERLAP_CLUSTERS),
     log:
-        f"{OUT}/logs/group_overlap/group_overlap.log",
+        log_file("group_overlap"),
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         atlas=config["group"]["atlas"],
     script:
@@ -146,11 +162,14 @@ rule group_behaviour:
             labels={"figure": "scatter"},
         ),
     log:
-        f"{OUT}/logs/group_behaviour/group_behaviour.log",
+        log_file("group_behaviour"),
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(10),
     params:
         **config["behaviour"],
         subjects=get_behaviour_subjects,

@@ -10,13 +10,19 @@ rule preproc_anat:
         **ANAT,
         **ANAT_SIDECARS,
     log:
-        f"{OUT}/logs/preproc_anat/{ANAT_ID}.log",
+        log_file("preproc_anat"),
     benchmark:
-        BENCHMARKS["preproc_anat"]
+        benchmark_file("preproc_anat")
     conda:
         "../envs/preproc.yaml"
     container:
         config["containers"]["preproc"]
+    # One subject (or session) per job: nipype runs its nodes one at a time.
+    # Per-subject and per-run rules (thousands of jobs) use plain numbers, evaluated once
+    # per job in every dry run; sized for a 2 mm grid, so they are not retried with more.
+    resources:
+        mem_mb=3000,
+        runtime=20,
     params:
         resolution=config["preproc"]["resolution"],
         t1w_to_template=config["preproc"]["t1w_to_template"],
@@ -38,13 +44,17 @@ rule preproc_bold:
         **PREPROC,
         **PREPROC_SIDECARS,
     log:
-        f"{OUT}/logs/preproc_bold/{RUN_ID}.log",
+        log_file("preproc_bold"),
     benchmark:
-        BENCHMARKS["preproc_bold"]
+        benchmark_file("preproc_bold")
     conda:
         "../envs/preproc.yaml"
     container:
         config["containers"]["preproc"]
+    # One run per job, one ITK thread (a repeatable ANTs registration).
+    resources:
+        mem_mb=6000,
+        runtime=30,
     params:
         fwhm=config["preproc"]["fwhm"],
         resolution=config["preproc"]["resolution"],

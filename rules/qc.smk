@@ -33,11 +33,14 @@ rule preproc_qc:
             labels={"run": RUN_ID, "figure": "registration"},
         ),
     log:
-        f"{OUT}/logs/preproc_qc/{RUN_ID}.log",
+        log_file("preproc_qc"),
     conda:
         "../envs/preproc.yaml"
     container:
         config["containers"]["preproc"]
+    resources:
+        mem_mb=3000,
+        runtime=10,
     params:
         resolution=config["preproc"]["resolution"],
         fd_spike=config["qc"]["fd_spike"],
@@ -59,11 +62,14 @@ checkpoint preproc_qc_table:
         ),
         sidecar=sidecar(QC_TABLE),
     log:
-        f"{OUT}/logs/preproc_qc_table/preproc_qc_table.log",
+        log_file("preproc_qc_table"),
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(1000),
+        runtime=per_attempt(5),
     params:
         runs=get_qc_run_keys(),
         max_mean_fd=None if NO_MOTION else config["qc"]["max_mean_fd"],
@@ -77,13 +83,16 @@ rule derivatives_description:
     output:
         f"{OUT}/{{stage}}/dataset_description.json",
     log:
-        f"{OUT}/logs/derivatives_description/{{stage}}.log",
+        log_file("derivatives_description"),
     wildcard_constraints:
         stage="preproc|firstlevel|group|meta|macm",
     conda:
         "../envs/group.yaml"
     container:
         config["containers"]["group"]
+    resources:
+        mem_mb=per_attempt(500),
+        runtime=per_attempt(5),
     params:
         source=SOURCE_DIR,
     script:

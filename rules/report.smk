@@ -28,7 +28,7 @@ rule report_runtimes:
             labels={"runtimes": "per rule, figure"},
         ),
     log:
-        f"{OUT}/logs/report_runtimes/report_runtimes.log",
+        log_file("report_runtimes"),
     conda:
         "../envs/group.yaml"
     container:
@@ -55,7 +55,7 @@ rule report_methods:
         ),
         regions_sidecar=sidecar(REGIONS),
     log:
-        f"{OUT}/logs/report_methods/report_methods.log",
+        log_file("report_methods"),
     conda:
         "../envs/group.yaml"
     container:

@@ -6,13 +6,16 @@ rule simulate_study:
     output:
         **SIM_OUTPUTS,
     log:
-        f"{OUT}/logs/simulate_study/simulate_study.log",
+        log_file("simulate_study"),
     benchmark:
-        BENCHMARKS["simulate_study"]
+        benchmark_file("simulate_study")
     conda:
         "../envs/simulate.yaml"
     container:
         config["containers"]["simulate"]
+    resources:
+        mem_mb=per_attempt(2000),
+        runtime=per_attempt(20),
     params:
         simulation=config.get("simulation", {}),
         task=TASK,

@@ -1,8 +1,15 @@
-"""What a job was granted by its scheduler, checked before the heavy work starts.
+"""What a job asks its scheduler for, and what it was granted, checked before the heavy
+work starts.
+
+Each rule states its threads, ``mem_mb`` and ``runtime`` (minutes) itself, so they come
+with the workflow wherever it runs, a Snakemake module included (a profile is not loaded
+there); a profile or ``--set-resources`` can still override them. Most rules' memory and
+time grow with the attempt (:func:`per_attempt`), so a job killed for memory or time is
+resubmitted with more.
 
 On a cluster that enforces memory limits (cgroups), a job that needs more than it asked
 for is killed mid-way and Snakemake resubmits it with more (``mem_mb`` grows with
-``attempt`` in the profiles). A job that can estimate its need does better: it fails at
+``attempt``). A job that can estimate its need does better: it fails at
 once, with a message saying how much it needs. That also covers schedulers that do not
 enforce limits, where an oversubscribed node would otherwise swap.
 """
@@ -18,7 +25,19 @@ import sys
 
 LGR = logging.getLogger(__name__)
 
-__all__ = ["granted_memory_mb", "require_memory"]
+__all__ = ["granted_memory_mb", "per_attempt", "require_memory"]
+
+
+def per_attempt(base: int):
+    """A rule's resource that grows with the attempt: ``base`` on the first, twice
+    ``base`` on the second, and so on (Snakemake calls it with the job's wildcards and
+    attempt)."""
+
+    def grown(wildcards, attempt):
+        return base * attempt
+
+    grown.__name__ = grown.__qualname__ = f"per_attempt_{base}"
+    return grown
 
 
 def granted_memory_mb(environ=None) -> int | None:

@@ -18,10 +18,11 @@ pytestmark = pytest.mark.system
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, small_config, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("slurm-run")
-    # The shipped workflow profile, except that the MACM job first asks for 100 MB: far
-    # less than it estimates it needs (~1 GB here), then 8 GB more on each retry.
+    # The shipped workflow profile, and the rules' own resources except that the MACM job
+    # first asks for 100 MB: far less than it estimates it needs (~1 GB here), then 8 GB
+    # more on each retry.
     profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
-    profile["set-resources"]["macm_ale"]["mem_mb"] = "100 + 8000 * (attempt - 1)"
+    profile["set-resources"] = {"macm_ale": {"mem_mb": "100 + 8000 * (attempt - 1)"}}
     workflow_profile = tmp / "workflow-profile"
     workflow_profile.mkdir()
     (workflow_profile / "config.yaml").write_text(yaml.safe_dump(profile))

@@ -18,6 +18,7 @@ __all__ = [
     "check_output_dir",
     "group_models",
     "inference_settings",
+    "resolve_bundled",
     "unknown_conditions",
 ]
 
@@ -157,6 +158,33 @@ def check_output_dir(output_dir, datasets: dict[str, str | None]) -> None:
             f"output_dir {output_dir} {problem}: the workflow would write its derivatives, "
             f"logs and work folder into the input dataset; {suggestion}"
         )
+
+
+def resolve_bundled(config: dict, workflow_dir) -> dict[str, str]:
+    """Find the files the workflow ships (the default Sleuth sets, the compact Neurosynth
+    copy) when it runs from another folder: as a Snakemake module, or with
+    ``--snakefile``.
+
+    A relative path in ``meta.categories.<label>.path`` or ``macm.reference_dir`` is read
+    from the working folder, as Snakemake reads every relative path; only where the
+    working folder has no such file or folder and ``workflow_dir`` (the workflow's own
+    folder) has one does it become that absolute path. ``config`` is changed in place;
+    returns ``{key: path}`` of what was resolved."""
+    def resolve(path):
+        if not path or Path(path).is_absolute() or Path(path).exists():
+            return None
+        bundled = Path(workflow_dir, path)
+        return str(bundled) if bundled.exists() else None
+
+    resolved = {}
+    places = [(f"meta.categories.{label}.path", spec, "path")
+              for label, spec in config["meta"]["categories"].items()]
+    places.append(("macm.reference_dir", config["macm"], "reference_dir"))
+    for key, holder, name in places:
+        found = resolve(holder.get(name))
+        if found:
+            holder[name] = resolved[key] = found
+    return resolved
 
 
 def check_config(config: dict) -> None:
