@@ -6,8 +6,6 @@ computes blocks ``s, s + S, s + 2S, ...``. Merging the blocks in order therefore
 the same null for any number of shards. Shards are saved with the settings they were
 computed with, and merged only with the same settings. Used by the group permutations
 (:mod:`mirrorflow.group.inference`) and the ALE null (:mod:`mirrorflow.meta.null`).
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ carries the same for its inputs, so the chain back to the raw data is in the fil
 Scripts call :func:`stamp` last, with the ``snakemake`` object; the function merges a
 ``Provenance`` block into each declared sidecar (creating the sidecar of a data file whose
 writer, e.g. NiMARE, wrote none).
-
-.. versionadded:: 0.3.0
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ then NiMARE's :meth:`~nimare.results.MetaResult.save_maps`. The only map this
 module computes itself is the thresholded z map: z where the FWE-corrected
 ``-log10(p)`` of the chosen level (cluster size, or voxel) exceeds ``-log10(alpha)``,
 zero elsewhere.
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

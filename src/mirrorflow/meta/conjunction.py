@@ -4,8 +4,6 @@ Calls :func:`nimare.workflows.misc.conjunction_analysis`, which keeps, in voxels
 where every map is positive, the smallest of the values (the minimum statistic
 of Nichols et al. 2005). Its clusters are the default MACM seed
 (:mod:`mirrorflow.meta.seeds`).
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ against group 2 gives ``z_desc-group1MinusGroup2`` (positive where group 1 > gro
 negative where group 2 > group 1) and a two-sided permutation p map
 ``p_desc-group1MinusGroup2``. This module saves NiMARE's maps and writes one
 thresholded map per direction (positive z values, p below the configured voxel p).
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

@@ -20,8 +20,6 @@ any job) and need no NiMARE import; :func:`write_category` writes the normalised
 JSON every estimation reads, with a JSON summary saying where it came from. Coordinates
 keep their space: NiMARE converts Talairach foci to MNI (``tal2mni``) when it builds the
 Dataset.
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

@@ -10,8 +10,6 @@ Cost: NiMARE's ALE fit of the selected experiments (about a minute and several G
 ~2,300 Neurosynth experiments); the Monte Carlo null runs on :mod:`mirrorflow.meta.null`
 (about 0.25 s per iteration and core at that scale, against NiMARE's ~6 s) and can be
 split into shard jobs (``macm.shards``).
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

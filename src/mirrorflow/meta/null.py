@@ -35,8 +35,6 @@ any split of the blocks into shards (Snakemake jobs) gives the same null. NiMARE
 the kernels (:func:`nimare.meta.cbma.permutation.ale_plan_for`), the randomisation space,
 the cluster-forming threshold and, from the null, every corrected map
 (:func:`correct_fwe`).
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ that only lives in the output folder.
 
 Neurosynth gives no sample sizes. They are set later, at MACM time, for the selected
 experiments only (see :mod:`mirrorflow.meta.macm`).
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

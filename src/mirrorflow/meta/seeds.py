@@ -3,8 +3,6 @@
 The seed is one binary mask on the grid of NiMARE's MNI152 2 mm template (the grid of
 every ALE map and of the reference Dataset); the MACM selects the reference experiments
 with at least one focus in it.
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

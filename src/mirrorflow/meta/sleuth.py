@@ -58,8 +58,6 @@ mixing data):
 - two experiments with the same id ``<study>-<contrast>`` (NiMARE keeps the later of two
   with the same study and contrast names, and a Dataset cannot tell two ids apart);
 - a focus outside the MNI152 2 mm template's bounding box (``check_bounds``).
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@
   experiment is left out) or FocusCounter (the experiment's foci in the cluster;
   :func:`focus_counts`, NiMARE's rule vectorised), on the clusters of the thresholded
   map.
-
-.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations

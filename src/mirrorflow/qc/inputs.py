@@ -3,8 +3,6 @@
 Each check raises :class:`~mirrorflow.exceptions.InputDataError` with one message that
 names the file and the problem. Images are opened header-first; only the mask's data are
 read here.
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -49,8 +47,6 @@ def read_confounds(confounds_file, *, columns=(FD_COLUMN, *MOTION_COLUMNS)) -> p
     InputDataError
         The file is missing, unreadable or empty, lacks a required column, or a required
         column holds text that is not a number.
-
-    .. versionadded:: 0.1.0
     """
     path = Path(confounds_file)
     if not path.exists():
@@ -131,8 +127,6 @@ def load_run(*, confounds_file, bold_file, mask_file):
         As :func:`read_confounds`; or an image is missing, unreadable or of the wrong
         dimension, the BOLD series has not one volume per table row, or the mask is
         empty or not on the BOLD grid.
-
-    .. versionadded:: 0.1.0
     """
     table = read_confounds(confounds_file)
     bold = _load_image(bold_file, ndim=4, what="BOLD series")

@@ -4,8 +4,6 @@ Motion comes from the fMRIPrep-style confounds table of a run (framewise
 displacement, standardized DVARS), signal quality from the unsmoothed BOLD series
 inside its brain mask (temporal signal-to-noise ratio). :func:`qc_table` gathers
 the runs' metrics and excludes runs by mean framewise displacement.
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -129,8 +127,6 @@ def run_metrics(*, confounds_file, bold_file, mask_file, fd_spike: float = 0.5) 
     FD and standardized DVARS are undefined for the first volume (``n/a``); means and
     maxima are over the finite values. tSNR uses the population standard deviation
     (ddof 0), as nipype's ``TSNR``, without detrending.
-
-    .. versionadded:: 0.1.0
     """
     fd_spike = _check_threshold(fd_spike, what="fd_spike")
     table, bold, mask = load_run(
@@ -210,8 +206,6 @@ def qc_table(records, *, max_mean_fd: float | None) -> pd.DataFrame:
     ValueError
         A record lacks ``sub``, ``run`` or ``mean_fd``, only some records have ``ses``, or
         two records have the same labels.
-
-    .. versionadded:: 0.1.0
     """
     if max_mean_fd is not None:
         max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
@@ -273,8 +267,6 @@ def included_runs(table: pd.DataFrame) -> dict[str, list[str]]:
     The ``ses`` column is ignored: with sessions, either pass run labels that already
     combine session and run (for example ``"pre:01"``) or use :func:`read_included_runs`,
     which returns ``(ses, run)`` pairs.
-
-    .. versionadded:: 0.1.0
     """
     kept = table[table["included"].astype(bool)]
     result: dict[str, list[str]] = {}
@@ -303,8 +295,6 @@ def read_included_runs(table_file) -> dict[str, list[tuple[str | None, str]]]:
     InputDataError
         The file is missing or unreadable, lacks ``sub``, ``run`` or ``included``, or
         ``included`` holds something other than True/False.
-
-    .. versionadded:: 0.1.0
     """
     path = Path(table_file)
     if not path.exists():
@@ -331,8 +321,6 @@ def read_included_runs(table_file) -> dict[str, list[tuple[str | None, str]]]:
 def qc_methods(*, max_mean_fd: float | None, fd_spike: float | None = None) -> str:
     """Methods sentence of the run quality control (``max_mean_fd`` None: runs without
     motion estimates, none excluded).
-
-    .. versionadded:: 0.1.0
     """
     from mirrorflow import __version__
 
@@ -402,8 +390,6 @@ def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float | None,
     Missing values are written ``n/a`` and floats with 4 significant digits. Both files
     are written under a temporary name and renamed, so an interrupted job never leaves
     a complete-looking file.
-
-    .. versionadded:: 0.1.0
     """
     from mirrorflow.io.bids import write_sidecar
 

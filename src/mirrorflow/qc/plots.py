@@ -4,8 +4,6 @@ Figures are :class:`matplotlib.figure.Figure` objects drawn on an Agg canvas, ne
 through pyplot's global state, so they need no display and leave no open figure
 behind. Each function writes one PNG (1200 px wide) through a temporary name and an
 atomic rename, and returns its path.
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations
@@ -87,8 +85,6 @@ def plot_motion(confounds_file, out_file, *, fd_threshold: float = 0.5, title: s
     -----
     Three stacked panels share the volume axis: translations (mm), rotations (converted
     from radians to degrees) and FD with its mean in the legend.
-
-    .. versionadded:: 0.1.0
     """
     table = read_confounds(confounds_file)
     volumes = np.arange(len(table))
@@ -148,8 +144,6 @@ def plot_carpet(bold_file, mask_file, confounds_file, out_file, *, title: str = 
     The carpet is :func:`nilearn.plotting.plot_carpet` (each voxel detrended and
     z-scored, time in seconds from the header's TR); the trace panel above it uses the
     same volume columns.
-
-    .. versionadded:: 0.1.0
     """
     from nilearn.plotting import plot_carpet as nilearn_carpet
 
@@ -256,8 +250,6 @@ def plot_registration(bold_file, template_file, mask_file, out_file, *, title: s
     run shows brain signal outside the red outline or ventricles off the contours.
     A 4D series is read whole (as float32) to average it; pass the run's 3D reference
     image where memory is short.
-
-    .. versionadded:: 0.1.0
     """
     from nilearn.plotting import plot_anat
 

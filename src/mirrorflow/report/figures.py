@@ -8,8 +8,6 @@
 - :func:`runtime_figure`: total job time per rule, from Snakemake's benchmark files.
 
 Every function writes one PNG through a temporary name and an atomic rename.
-
-.. versionadded:: 0.3.0
 """
 
 from __future__ import annotations

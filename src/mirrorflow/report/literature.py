@@ -5,8 +5,6 @@ NeuroImage 84:367-375) and Fu et al. (2025, SCAN, doi:10.1093/scan/nsaf091). Eac
 matched to a mirrorflow map and to atlas labels (Harvard-Oxford and AAL names, lower
 case, underscores as spaces): a region counts as found when a peak or sub-peak of that
 map's cluster table carries one of its labels.
-
-.. versionadded:: 0.3.0
 """
 
 from __future__ import annotations

@@ -5,8 +5,6 @@ the job which made a derivative wrote into its sidecar (with the parameters it w
 and the versions it ran with), set in order beside the configuration, the counts read
 from the outputs, the software versions recorded in the sidecars' ``Provenance`` blocks,
 the regions compared with the model studies, and the references.
-
-.. versionadded:: 0.3.0
 """
 
 from __future__ import annotations

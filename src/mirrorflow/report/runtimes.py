@@ -2,8 +2,6 @@
 
 Each benchmark file is ``<output_dir>/logs/<rule>/<job>.bench.tsv``: one row with the
 job's wall time (``s``), peak memory (``max_rss``, MB) and CPU time.
-
-.. versionadded:: 0.3.0
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ true focus (the foci shared by all categories plus the category's own foci) and
 ``n_noise_foci`` foci placed uniformly in the MNI152 2 mm brain mask. The drawing is
 done by :func:`nimare.generate.create_coordinate_dataset`; this module only chooses
 the seeds and sample sizes, renames the studies and returns NiMARE's JSON format.
-
-.. versionadded:: 0.1.0
 """
 
 from __future__ import annotations

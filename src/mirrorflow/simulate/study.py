@@ -133,9 +133,6 @@ def simulate_study(
     the ``desc-confounds_timeseries`` table and a dataset description. ``truth_dir`` is the
     same for both. Returns a dict with the subject labels, the layout and a methods sentence.
     Raises :class:`ConfigError` (a ``ValueError``) if ``fmriprep_dir`` does not fit the layout.
-
-    .. versionchanged:: 0.1.0
-       Added ``fmriprep_dir`` and the ``"fmriprep"`` layout.
     """
     params = params or SimulationParams()
     _check_layout(params.layout)
