@@ -23,6 +23,13 @@ from mirrorflow.io.layout import (
 )
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category, check_distinct_experiments
+from mirrorflow.meta.outputs import (
+    ALE_MAPS,
+    CONTRAST_MAPS,
+    MACM_MAPS,
+    contrast_directions,
+    early_stop_settings,
+)
 from mirrorflow.meta.seeds import check_seeds
 from mirrorflow.qc.metrics import read_included_runs
 from mirrorflow.resources import per_attempt
@@ -527,34 +534,6 @@ if SIMULATED:
         )
 
 
-# Maps NiMARE writes for each estimate (its own names), declared as outputs.
-_FWE = "level-{level}_corr-FWE_method-montecarlo"
-ALE_MAPS = [
-    "stat",
-    "p",
-    "z",
-    "logp",
-    *(
-        f"{kind}_desc-{desc}_{_FWE.format(level='cluster')}"
-        for kind in ("z", "logp")
-        for desc in ("size", "mass")
-    ),
-    *(f"{kind}_{_FWE.format(level='voxel')}" for kind in ("z", "logp")),
-]
-MACM_MAPS = [
-    "stat",
-    "p",
-    "z",
-    "logp",
-    *(f"{kind}_{_FWE.format(level='voxel')}" for kind in ("z", "logp")),
-]
-CONTRAST_MAPS = [
-    f"{kind}_desc-{group}"
-    for kind in ("stat", "p", "z", "logp")
-    for group in ("group1", "group2", "group1MinusGroup2")
-]
-
-
 # ------------------------------------------------------------------ meta-analysis paths
 # Every category's input is checked now, before any job: a malformed Sleuth or NiMARE
 # file stops the workflow here with the file, the line and the problem. With a default
@@ -582,12 +561,8 @@ META_TRUTH = f"{OUT}/meta/sourcedata/simulated/desc-truth_foci.json"
 META_COORDS = f"{OUT}/meta/sourcedata/desc-{{category}}_coordinates.json"
 META_COORDS_SUMMARY = f"{OUT}/meta/sourcedata/desc-{{category}}_summary.json"
 MACM_REFERENCE = f"{OUT}/macm/reference/data-neurosynth_version-7_dataset.pkl"
-_G1, _G2 = META_CATEGORIES
 # Subtraction directions, e.g. mimicryGtContagion and contagionGtMimicry.
-CONTRAST_DIRECTIONS = [
-    f"{_G1}Gt{_G2[0].upper()}{_G2[1:]}",
-    f"{_G2}Gt{_G1[0].upper()}{_G1[1:]}",
-]
+CONTRAST_DIRECTIONS = contrast_directions(META_CATEGORIES)
 # Output prefix of every thresholded map (its tables and figure share the prefix).
 META_PREFIX = {
     **{label: f"{OUT}/meta/ale/meta-{label}" for label in META_CATEGORIES},
@@ -611,12 +586,8 @@ MACM_CONTRIBUTIONS = f"{OUT}/macm/meta-macm_contributions.tsv"
 # permutations), merged by meta_ale, meta_contrast and macm_ale.
 ALE_NULL = f"{OUT}/meta/ale/nulls/meta-{{category}}_shard-{{shard}}_null.npz"
 # Early stop of the ALE and MACM nulls: tolerance, FWE alpha and level (None: off).
-ALE_STOP = config["meta"]["ale"]["early_stop"] and {
-    key: config["meta"]["ale"][key] for key in ("early_stop", "alpha", "level")
-}
-MACM_STOP = config["macm"]["early_stop"] and {
-    key: config["macm"][key] for key in ("early_stop", "alpha")
-}
+ALE_STOP = early_stop_settings(config["meta"]["ale"], ("early_stop", "alpha", "level"))
+MACM_STOP = early_stop_settings(config["macm"])
 CONTRAST_NULL = f"{OUT}/meta/contrast/nulls/meta-contrast_shard-{{shard}}_null.npz"
 MACM_NULL = f"{OUT}/macm/nulls/meta-macm_shard-{{shard}}_null.npz"
 
