@@ -10,6 +10,7 @@ through their whole path (:data:`CHAIN_TARGETS`).
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import os
 import shutil
 import signal
@@ -27,7 +28,26 @@ from filelock import FileLock
 from ..conftest import once_per_session, session_root
 from ..workflow.conftest import REDUCED, REPO, snakemake
 
-STAGES = ("simulate", "preproc", "firstlevel", "group", "meta")
+
+def _load_build_script():
+    """containers/build.py as a module: the stages, image names and build options that the
+    images are made with (a script, not a package, so loaded from its path)."""
+    spec = importlib.util.spec_from_file_location(
+        "mirrorflow_containers_build", REPO / "containers" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+BUILD = _load_build_script()
+STAGES = BUILD.STAGES
+#: The base image of the test builds: no registry can be pulled from on the test machines,
+#: so containers/build.py builds a Debian base with debootstrap (a value of the
+#: Containerfile's BASE build argument; the release workflow uses its public default).
+TEST_BASE = BUILD.DEBOOTSTRAP
+#: The podman-backed ``apptainer`` of the container tests (a test device, not shipped).
+APPTAINER_SHIM = Path(__file__).resolve().parent / "apptainer-podman"
+
 NEUROSYNTH = REPO / "resources" / "neurosynth"
 COORDS = "data-neurosynth_version-7_coordinates.tsv.gz"
 META = "data-neurosynth_version-7_metadata.tsv.gz"
@@ -153,18 +173,25 @@ def bare_run(tmp_path_factory, small_config):
     return out
 
 
+def build_images(timeout: float) -> subprocess.CompletedProcess:
+    """Run containers/build.py for every stage on the test base (:data:`TEST_BASE`), with
+    its default names: those of the config's ``containers`` defaults."""
+    return subprocess.run(
+        [sys.executable, REPO / "containers" / "build.py", "--base", TEST_BASE],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def images():
-    """Every stage image, built with podman into root's podman storage (installs podman,
-    runc and debootstrap with apt-get on a fresh machine; later builds are layer-cache
-    hits). Returns the build log."""
+    """Every stage image, built with podman into root's podman storage under its published
+    name (``ghcr.io/mirrorflow/mirrorflow-<stage>:<version>``), so the config's defaults
+    run them; installs podman, runc and debootstrap with apt-get on a fresh machine; later
+    builds are layer-cache hits. Returns the build log."""
     ensure_debian_packages("podman", "runc", "debootstrap")
     if os.geteuid() != 0:
         fail_system("root (debootstrap and the images in root's podman storage)")
-    result = subprocess.run(
-        [sys.executable, REPO / "containers" / "build.py"],
-        capture_output=True, text=True, timeout=3000,
-    )
+    result = build_images(timeout=3000)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout
 
@@ -219,7 +246,7 @@ def shim_path(tmp_path: Path) -> str:
     bindir.mkdir(exist_ok=True)
     link = bindir / "apptainer"
     if not link.exists():
-        link.symlink_to(REPO / "containers" / "apptainer-podman")
+        link.symlink_to(APPTAINER_SHIM)
     return f"{bindir}{os.pathsep}{os.environ['PATH']}"
 
 

@@ -1,18 +1,18 @@
-"""Every stage in its own OCI image, built with podman, run through Snakemake's apptainer
-code path (a podman-backed ``apptainer`` on PATH), with the same results as a bare run."""
+"""Every stage in its own OCI image, built with podman from the one Containerfile under the
+name the config's defaults pull, run through Snakemake's apptainer code path (a
+podman-backed ``apptainer`` on PATH), with the same results as a bare run."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import tomllib
 
 import pytest
 
 from ..workflow.conftest import REPO, snakemake
-from .conftest import STAGES, assert_same_results, shim_path
+from .conftest import BUILD, STAGES, assert_same_results, build_images, shim_path
 
 pytestmark = pytest.mark.system
 
@@ -38,11 +38,14 @@ def podman(*args, **kwargs):
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_image_is_labelled_and_runs_as_a_user(images, stage):
-    name = f"localhost/mirrorflow-{stage}:{VERSION}"
+    name = BUILD.image_name(stage)
+    assert name == f"ghcr.io/mirrorflow/mirrorflow-{stage}:{VERSION}"
     info = json.loads(podman("image", "inspect", name).stdout)[0]
     labels = info["Config"]["Labels"]
     assert labels["org.opencontainers.image.version"] == VERSION
     assert labels["org.opencontainers.image.title"] == f"mirrorflow-{stage}"
+    # Built on the test base (debootstrap, no registry here), a value of BASE.
+    assert labels["org.opencontainers.image.base.name"].startswith("localhost/mirrorflow-os:")
     assert info["Config"]["User"] == "mirrorflow"
     uid = podman("run", "--rm", "--network", "none", name, "id", "-u")
     assert uid.returncode == 0, uid.stderr
@@ -54,7 +57,7 @@ def test_image_holds_its_stage_and_nothing_else(images, stage):
     """The stage's code imports offline from the workflow source alone (no host packages),
     and a package only another stage needs is absent."""
     imports, foreign = STAGE_IMPORTS[stage]
-    name = f"localhost/mirrorflow-{stage}:{VERSION}"
+    name = BUILD.image_name(stage)
     common = ["run", "--rm", "--network", "none", "--volume", f"{REPO / 'src'}:/src:ro",
               "--env", "PYTHONPATH=/src", name, "python", "-c"]
     ok = podman(*common, f"import {imports}")
@@ -66,8 +69,7 @@ def test_image_holds_its_stage_and_nothing_else(images, stage):
 
 
 def test_rebuilding_unchanged_stages_is_a_cache_hit(images):
-    again = subprocess.run([sys.executable, REPO / "containers" / "build.py"],
-                           capture_output=True, text=True, timeout=600)
+    again = build_images(timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Installing collected packages" not in again.stdout
     steps = [line for line in again.stdout.splitlines() if line.startswith("STEP ")]
@@ -86,9 +88,12 @@ def test_workflow_in_containers_equals_bare_run(images, small_config, tmp_path, 
         "--software-deployment-method", "apptainer", "--apptainer-prefix", tmp_path / "sif",
         env={"PATH": shim_path(tmp_path)},
     )
-    # Snakemake pulled each stage's image once and ran every job through apptainer exec.
+    # Snakemake pulled each stage's image once, by the config's default (published) name,
+    # and ran every job through apptainer exec.
     log = result.stdout + result.stderr
     assert log.count("Pulling singularity image") == len(STAGES), log[-3000:]
+    for stage in STAGES:
+        assert f"Pulling singularity image docker://{BUILD.image_name(stage)}" in log, stage
     jobs = log.count("Finished jobid")
     assert log.count("Activating singularity image") == jobs - 1  # rule all runs nothing
     bare_run = request.getfixturevalue("bare_run")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import tomllib
 
 import pytest
 import yaml
@@ -15,8 +14,6 @@ from ..workflow.conftest import REPO
 from .conftest import STAGES
 
 pytestmark = pytest.mark.workflow
-
-VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def canonical(name: str) -> str:
@@ -92,13 +89,3 @@ def test_conda_environment_pins_locked_versions(stage):
     }
     assert wanted <= names, wanted - names
     assert wanted <= set(top)
-
-
-@pytest.mark.parametrize("stage", STAGES)
-def test_containerfile_is_versioned_and_unprivileged(stage):
-    text = (REPO / "containers" / stage / "Containerfile").read_text()
-    assert 'org.opencontainers.image.version="${VERSION}"' in text
-    users = re.findall(r"^USER (\S+)", text, flags=re.M)
-    assert users and users[-1] not in {"root", "0"}
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    assert config["containers"][stage].endswith(f"/mirrorflow-{stage}:{VERSION}")
