@@ -2,7 +2,7 @@
 of a second instead of ~3 s.
 
 Every ``python -m snakemake`` start imports Snakemake and every installed plugin (the
-executor and storage plugins of requirements.lock: ~3 s of a 5 s dry run on this 2-core
+executor and storage plugins of requirements-test.lock: ~3 s of a 5 s dry run on this 2-core
 machine), and the suite calls Snakemake about a hundred times. :func:`run` forks each call
 from one server process that has imported them once (multiprocessing's forkserver, which
 preloads :mod:`tests._snakemake_preload`); the child takes the call's environment and

