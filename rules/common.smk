@@ -21,6 +21,7 @@ from mirrorflow.io.layout import (
     index_preprocessed,
     select_runs,
 )
+from mirrorflow.io.paths import StudyPaths
 from mirrorflow.io.templates import TEMPLATE_SPACE
 from mirrorflow.meta.inputs import check_category, check_distinct_experiments
 from mirrorflow.meta.outputs import (
@@ -172,174 +173,63 @@ wildcard_constraints:
 
 
 # ------------------------------------------------------------------ path templates
-def _func_dir(root):
-    return (
-        f"{root}/sub-{{sub}}/ses-{{ses}}/func"
-        if HAS_SES
-        else f"{root}/sub-{{sub}}/func"
-    )
-
-
-_SUB = dict(sub="{sub}")
-_RUN = dict(sub="{sub}", ses="{ses}" if HAS_SES else None, task=TASK, run="{run}")
-RUN_ID = "_".join(f"{key}-{value}" for key, value in _RUN.items() if value)
-BOLD = bids_path(_func_dir(BIDS_DIR), suffix="bold", **_RUN)
-EVENTS = bids_path(_func_dir(BIDS_DIR), suffix="events", extension=".tsv", **_RUN)
-T1W = bids_path(f"{BIDS_DIR}/sub-{{sub}}/anat", suffix="T1w", **_SUB)
+# File names of the study half (mirrorflow.io.paths), wildcards left for Snakemake.
+PATHS = StudyPaths(
+    OUT,
+    task=TASK,
+    space=SPACE,
+    res=RES,
+    sessions=HAS_SES,
+    anat_sessions=ANAT_EACH,
+    model_sessions=FL_EACH,
+)
+RUN_ID, ANAT_ID, GLM_ID = PATHS.run_id, PATHS.anat_id, PATHS.glm_id
+# The raw dataset's (where the simulator writes them) and fMRIPrep's files of a run.
+_RAW = PATHS.raw(BIDS_DIR)
+BOLD, EVENTS, T1W = _RAW["bold"], _RAW["events"], _RAW["t1w"]
+FMRIPREP = PATHS.fmriprep(FMRIPREP_DIR, FMRIPREP_SPACE, FMRIPREP_RES)
 PARTICIPANTS = (
     f"{BIDS_DIR}/participants.tsv"
     if SIMULATED or not _study["participants"]
     else _study["participants"]
 )
-_FP_ENT = dict(
-    sub="{sub}",
-    ses="{ses}" if HAS_SES else None,
-    task=TASK,
-    run="{run}",
-    space=FMRIPREP_SPACE,
-    res=FMRIPREP_RES,
+ANAT = PATHS.anat()
+PREPROC = PATHS.preproc()
+QC = PATHS.qc()
+QC_TABLE = PATHS.qc_table()
+# What the group stage reads of a participant; the GLM's own outputs (each session's,
+# then their fixed effects, with firstlevel.sessions: each).
+FIRSTLEVEL = PATHS.firstlevel()
+FIRSTLEVEL_MAP, FIRSTLEVEL_MASK = FIRSTLEVEL["map"], FIRSTLEVEL["mask"]
+GLM = PATHS.glm()
+GLM_MAP, GLM_MASK, DESIGN, DESIGN_FIGURE = (
+    GLM[key] for key in ("map", "mask", "design", "design_figure")
 )
-FMRIPREP = {
-    "bold": bids_path(
-        _func_dir(FMRIPREP_DIR), desc="preproc", suffix="bold", **_FP_ENT
-    ),
-    "mask": bids_path(_func_dir(FMRIPREP_DIR), desc="brain", suffix="mask", **_FP_ENT),
-    "boldref": bids_path(_func_dir(FMRIPREP_DIR), suffix="boldref", **_FP_ENT),
-    "confounds": bids_path(
-        _func_dir(FMRIPREP_DIR),
-        desc="confounds",
-        suffix="timeseries",
-        extension=".tsv",
-        **_RUN,
-    ),
-}
-
-# A participant's anatomical outputs, or (preproc.t1w: session) each session's.
-ANAT_ID = "sub-{sub}_ses-{ses}" if ANAT_EACH else "sub-{sub}"
-_ANAT_DIR = f"{OUT}/preproc/{ANAT_ID.replace('_', '/')}/anat"
-_ANAT_ENT = dict(sub="{sub}", ses="{ses}" if ANAT_EACH else None)
-_ANAT_STD = dict(**_ANAT_ENT, space=SPACE, res=RES)
-ANAT = {
-    "brain": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_ANAT_ENT),
-    "mask": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_ANAT_ENT),
-    "xfm": f"{_ANAT_DIR}/{ANAT_ID}_from-T1w_to-{SPACE}_mode-image_xfm.nii.gz",
-    "brain_std": bids_path(_ANAT_DIR, desc="brain", suffix="T1w", **_ANAT_STD),
-    "mask_std": bids_path(_ANAT_DIR, desc="brain", suffix="mask", **_ANAT_STD),
-}
-
-_PRE = _func_dir(f"{OUT}/preproc")
-_STD = dict(**_RUN, space=SPACE, res=RES)
-PREPROC = {
-    "bold": bids_path(_PRE, desc="preproc", suffix="bold", **_STD),
-    "bold_unsmoothed": bids_path(_PRE, desc="unsmoothed", suffix="bold", **_STD),
-    "mask": bids_path(_PRE, desc="brain", suffix="mask", **_STD),
-    "confounds": bids_path(
-        _PRE, desc="confounds", suffix="timeseries", extension=".tsv", **_RUN
-    ),
-    "boldref": bids_path(_PRE, suffix="boldref", **_STD),
-}
-_FIG = f"{OUT}/preproc/sub-{{sub}}/figures"
-QC = {
-    "metrics": bids_path(_PRE, desc="qc", suffix="metrics", extension=".json", **_RUN),
-    "motion": bids_path(_FIG, desc="motion", suffix="bold", extension=".png", **_RUN),
-    "carpet": bids_path(_FIG, desc="carpet", suffix="bold", extension=".png", **_RUN),
-    "registration": bids_path(
-        _FIG, desc="registration", suffix="bold", extension=".png", **_STD
-    ),
-}
-QC_TABLE = bids_path(
-    f"{OUT}/preproc", task=TASK, desc="qc", suffix="runs", extension=".tsv"
-)
-
-_FL = f"{OUT}/firstlevel/sub-{{sub}}"
-_FL_ENT = dict(sub="{sub}", task=TASK, space=SPACE, res=RES)
-FIRSTLEVEL_MAP = bids_path(
-    _FL, contrast="{contrast}", stat="{stat}", suffix="statmap", **_FL_ENT
-)
-FIRSTLEVEL_MASK = bids_path(_FL, desc="brain", suffix="mask", **_FL_ENT)
-# The first-level GLM's outputs: the participant's maps, or each session's.
-_GLM = f"{_FL}/ses-{{ses}}" if FL_EACH else _FL
-_GLM_ENT = dict(_FL_ENT, ses="{ses}" if FL_EACH else None)
-GLM_ID = "sub-{sub}_ses-{ses}" if FL_EACH else "sub-{sub}"
-GLM_MAP = bids_path(
-    _GLM, contrast="{contrast}", stat="{stat}", suffix="statmap", **_GLM_ENT
-)
-GLM_MASK = bids_path(_GLM, desc="brain", suffix="mask", **_GLM_ENT)
-_DESIGN_ENT = dict(sub="{sub}", ses=_GLM_ENT["ses"], task=TASK, suffix="design")
-DESIGN = bids_path(_GLM, extension=".tsv", **_DESIGN_ENT)
-DESIGN_FIGURE = bids_path(f"{_GLM}/figures", extension=".png", **_DESIGN_ENT)
 GLM_LABELS = {"subject": "sub-{sub}", **({"session": "ses-{ses}"} if FL_EACH else {})}
-
-_GR = dict(task=TASK, space=SPACE, res=RES, contrast="{contrast}", model="{model}")
-GROUP_Z = bids_path(f"{OUT}/group", stat="z", suffix="statmap", **_GR)
-GROUP_THR = bids_path(
-    f"{OUT}/group", stat="z", desc="thresholded", suffix="statmap", **_GR
+GROUP_Z = PATHS.group(stat="z")
+GROUP_THR = PATHS.group(stat="z", desc="thresholded")
+GROUP_DESIGN = PATHS.group(suffix="design", extension=".tsv", std=False)
+GROUP_CLUSTERS = PATHS.group(desc="thresholded", suffix="clusters", extension=".tsv")
+GROUP_LOGP = PATHS.group(stat="logp", desc="fwe")
+GROUP_NULL = PATHS.group(
+    shard="{shard}", suffix="null", extension=".npz", std=False, folder="group/nulls"
 )
-GROUP_DESIGN = bids_path(
-    f"{OUT}/group",
-    task=TASK,
-    contrast="{contrast}",
-    model="{model}",
-    suffix="design",
-    extension=".tsv",
-)
-GROUP_CLUSTERS = bids_path(
-    f"{OUT}/group", desc="thresholded", suffix="clusters", extension=".tsv", **_GR
-)
-GROUP_LOGP = bids_path(f"{OUT}/group", stat="logp", desc="fwe", suffix="statmap", **_GR)
-GROUP_NULL = bids_path(
-    f"{OUT}/group/nulls",
-    task=TASK,
-    contrast="{contrast}",
-    model="{model}",
-    shard="{shard}",
-    suffix="null",
-    extension=".npz",
-)
-
-
-def group_figure(view, contrast="{contrast}", model="{model}", desc=None):
-    """Figure (``glassbrain`` or ``slices``) of a thresholded group map."""
-    return bids_path(
-        f"{OUT}/group/figures",
-        task=TASK,
-        space=SPACE,
-        res=RES,
-        contrast=contrast,
-        model=model,
-        stat="z",
-        desc=f"{desc}{view[0].upper()}{view[1:]}" if desc else view,
-        suffix="statmap",
-        extension=".png",
-    )
-
-
-GROUP_MASK = bids_path(
-    f"{OUT}/group", task=TASK, space=SPACE, res=RES, desc="group", suffix="mask"
-)
+GROUP_MASK = PATHS.group(desc="group", suffix="mask", contrast=None, model=None)
+group_figure = PATHS.group_figure
 OVERLAP_MODEL = clean_contrast_name(" and ".join(config["group"]["overlap"]))
 OVERLAP_CONTRAST = config["group"]["regressions"][config["group"]["overlap"][0]][
     "contrast"
 ]
-GROUP_OVERLAP = bids_path(
-    f"{OUT}/group",
-    task=TASK,
-    space=SPACE,
-    res=RES,
-    contrast=OVERLAP_CONTRAST,
-    model=OVERLAP_MODEL,
-    stat="z",
-    desc="conjunction",
-    suffix="statmap",
+GROUP_OVERLAP = PATHS.group(
+    contrast=OVERLAP_CONTRAST, model=OVERLAP_MODEL, stat="z", desc="conjunction"
 )
-OVERLAP_CLUSTERS = bids_path(
-    f"{OUT}/group",
-    task=TASK,
+OVERLAP_CLUSTERS = PATHS.group(
     contrast=OVERLAP_CONTRAST,
     model=OVERLAP_MODEL,
     desc="conjunction",
     suffix="clusters",
     extension=".tsv",
+    std=False,
 )
 
 
