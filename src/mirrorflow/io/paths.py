@@ -49,7 +49,7 @@ class StudyPaths:
     def run(self) -> dict:
         """Entities of one run: subject, session (with sessions), task and run."""
         ses = "{ses}" if self.sessions else None
-        return dict(sub="{sub}", ses=ses, task=self.task, run="{run}")
+        return {"sub": "{sub}", "ses": ses, "task": self.task, "run": "{run}"}
 
     @property
     def run_id(self) -> str:
@@ -102,7 +102,7 @@ class StudyPaths:
         template, and both on the template grid."""
         anat_id = self.anat_id
         folder = f"{self.out}/preproc/{anat_id.replace('_', '/')}/anat"
-        entities = dict(sub="{sub}", ses="{ses}" if self.anat_sessions else None)
+        entities = {"sub": "{sub}", "ses": "{ses}" if self.anat_sessions else None}
         std = self._std(entities)
         return {
             "brain": bids_path(folder, desc="brain", suffix="T1w", **entities),
@@ -149,7 +149,7 @@ class StudyPaths:
 
     # ---------------------------------------------------------------- first level
     def _firstlevel(self, folder: str, ses: str | None = None) -> dict[str, str]:
-        entities = self._std(dict(sub="{sub}", ses=ses, task=self.task))
+        entities = self._std({"sub": "{sub}", "ses": ses, "task": self.task})
         return {
             "map": bids_path(folder, contrast="{contrast}", stat="{stat}", suffix="statmap",
                              **entities),
@@ -168,7 +168,7 @@ class StudyPaths:
         ses = None
         if self.model_sessions:
             folder, ses = f"{folder}/ses-{{ses}}", "{ses}"
-        design = dict(sub="{sub}", ses=ses, task=self.task, suffix="design")
+        design = {"sub": "{sub}", "ses": ses, "task": self.task, "suffix": "design"}
         return {
             **self._firstlevel(folder, ses),
             "design": bids_path(folder, extension=".tsv", **design),
@@ -191,6 +191,7 @@ class StudyPaths:
     def group_figure(self, view, contrast="{contrast}", model="{model}", desc=None) -> str:
         """Figure (``glassbrain`` or ``slices``) of a thresholded group map."""
         desc = f"{desc}{view[0].upper()}{view[1:]}" if desc else view
+        entities = {"task": self.task, "contrast": contrast, "model": model, "stat": "z",
+                    "desc": desc}
         return bids_path(f"{self.out}/group/figures", suffix="statmap", extension=".png",
-                         **self._std(dict(task=self.task, contrast=contrast, model=model,
-                                          stat="z", desc=desc)))
+                         **self._std(entities))
