@@ -84,3 +84,26 @@ def test_write_json_writes_non_finite_numbers_as_null(tmp_path):
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
     assert data == {"Peak": None, "Values": [1.0, None], "Nested": {"T": None, "N": 3}}
+
+
+def test_rewrite_after_a_killed_attempt_leaves_no_partial_file(tmp_path):
+    """A job killed while writing leaves its hidden temporary file; the rerun's write of
+    the same output deletes it (and only the temporaries of that output)."""
+    import nibabel as nib
+    import numpy as np
+
+    from mirrorflow.io.bids import save_float_image, write_json
+
+    target = tmp_path / "sub-01_stat-z_statmap.nii.gz"
+    stale = tmp_path / f".{target.name}.tmp12345.nii.gz"
+    stale.write_bytes(b"\x1f\x8b truncated")
+    other = tmp_path / ".sub-02_stat-z_statmap.nii.gz.tmp999.nii.gz"
+    other.write_bytes(b"")
+    save_float_image(nib.Nifti1Image(np.ones((2, 2, 2), np.float32), np.eye(4)), target)
+    assert not stale.exists() and other.exists()
+    assert nib.load(target).get_fdata().sum() == 8
+    sidecar = tmp_path / "x.json"
+    (tmp_path / ".x.json.tmp777").write_text("{")
+    write_json(sidecar, {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, other.name, "x.json"])

@@ -6,6 +6,7 @@ so that entity order follows the BIDS specification in one place.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -23,6 +24,7 @@ __all__ = [
     "clean_contrast_name",
     "sidecar_path",
     "save_float_image",
+    "temporary_path",
     "write_json",
     "write_sidecar",
 ]
@@ -97,6 +99,16 @@ def sidecar_path(path) -> Path:
     return path.with_suffix(".json")
 
 
+def temporary_path(path: Path, suffix: str = "") -> Path:
+    """The name to write ``path`` under before an atomic rename:
+    ``.<name>.tmp<pid><suffix>`` beside it. Those that an earlier, killed attempt at the
+    same output left are deleted first, so the rerun of a killed job leaves no partial
+    file beside its outputs."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.tmp*"):
+        stale.unlink(missing_ok=True)
+    return path.with_name(f".{path.name}.tmp{os.getpid()}{suffix}")
+
+
 def write_json(path, data: dict) -> Path:
     """Write ``data`` as indented JSON, through a temporary name and an atomic rename.
 
@@ -104,7 +116,7 @@ def write_json(path, data: dict) -> Path:
     written as ``null``: Python's ``NaN`` is not JSON, and BIDS validators refuse it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_path(path)
     plain = _null_non_finite(json.loads(json.dumps(data, default=_jsonable)))
     tmp.write_text(json.dumps(plain, indent=2, sort_keys=True, allow_nan=False) + "\n")
     os.replace(tmp, path)
@@ -165,7 +177,7 @@ def save_float_image(img, path) -> Path:
     data = np.asarray(img.get_fdata(dtype=np.float32), dtype=np.float32)
     out = nib.Nifti1Image(data, img.affine)
     out.header.set_xyzt_units(*img.header.get_xyzt_units())
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.nii.gz")
+    tmp = temporary_path(path, ".nii.gz")
     out.to_filename(tmp)
     os.replace(tmp, path)
     return path
