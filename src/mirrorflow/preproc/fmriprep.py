@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mirrorflow.exceptions import InputDataError
-from mirrorflow.io.bids import write_sidecar
+from mirrorflow.io.bids import temporary_path, write_sidecar
 from mirrorflow.io.validate import check_bold
 
 __all__ = [
@@ -127,7 +127,7 @@ def _to_grid(img, grid, interpolation):
 def _save(img, path, tr=None) -> None:
     """Save as float32 (masks uint8) through a temporary name and an atomic rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.nii.gz")
+    tmp = temporary_path(path, ".nii.gz")
     data = np.asarray(img.dataobj)
     dtype = np.uint8 if data.dtype == np.uint8 else np.float32
     out = nib.Nifti1Image(data.astype(dtype), img.affine)

@@ -391,7 +391,7 @@ def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float | None,
     are written under a temporary name and renamed, so an interrupted job never leaves
     a complete-looking file.
     """
-    from mirrorflow.io.bids import write_sidecar
+    from mirrorflow.io.bids import temporary_path, write_sidecar
 
     if max_mean_fd is not None:
         max_mean_fd = _check_threshold(max_mean_fd, what="max_mean_fd")
@@ -406,7 +406,7 @@ def write_qc_table(table: pd.DataFrame, path, *, max_mean_fd: float | None,
     if fd_spike is not None:
         sidecar["FDSpikeThreshold"] = float(fd_spike)
     write_sidecar(path, sidecar)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_path(path)
     try:
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.4g")
         os.replace(tmp, path)

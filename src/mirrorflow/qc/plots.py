@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from mirrorflow.exceptions import InputDataError
+from mirrorflow.io.bids import temporary_path
 from mirrorflow.io.validate import open_nifti
 from mirrorflow.qc.inputs import DVARS_COLUMN, FD_COLUMN, _load_image, load_run, read_confounds
 
@@ -43,7 +44,7 @@ def _save(fig: Figure, out_file) -> Path:
     """Write ``fig`` as PNG under a temporary name, rename it to ``out_file``, close it."""
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_name(f".{out_file.name}.tmp{os.getpid()}")
+    tmp = temporary_path(out_file)
     try:
         # "standard": the whole figure, whatever another library set in rcParams (some
         # set savefig.bbox to "tight", which crops every figure to a different size).

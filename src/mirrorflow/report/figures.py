@@ -24,6 +24,8 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mirrorflow.io.bids import temporary_path  # noqa: E402
+
 __all__ = [
     "design_figure",
     "glass_brain",
@@ -37,7 +39,7 @@ __all__ = [
 def _save(figure_or_display, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.png")
+    tmp = temporary_path(path, ".png")
     try:
         figure_or_display.savefig(str(tmp), dpi=100)
         os.replace(tmp, path)

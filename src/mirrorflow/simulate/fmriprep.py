@@ -43,7 +43,13 @@ import numpy as np
 import pandas as pd
 
 from mirrorflow.exceptions import ConfigError
-from mirrorflow.io.bids import bids_name, dataset_description, write_json, write_sidecar
+from mirrorflow.io.bids import (
+    bids_name,
+    dataset_description,
+    temporary_path,
+    write_json,
+    write_sidecar,
+)
 
 __all__ = [
     "CONFOUND_COLUMNS",
@@ -326,7 +332,7 @@ def write_fmriprep_run(
                zooms=voxel)
     write_sidecar(paths["boldref"], {"Description": f"temporal mean, {_NOT_FMRIPREP}"})
     table, meta = confounds_table(data, masks, motion)
-    tmp = paths["confounds"].with_name(f".{paths['confounds'].name}.tmp{os.getpid()}")
+    tmp = temporary_path(paths["confounds"])
     table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format="%.8g")
     os.replace(tmp, paths["confounds"])
     write_sidecar(paths["confounds"], meta)
