@@ -42,11 +42,13 @@ from snakemake.utils import validate
 check_finite(config)
 validate(config, "../config/config.schema.yaml")
 check_config(config)
+# Inputs are local files, read at parse time; with a default storage provider (cloud)
+# relative paths name objects in the bucket, and the jobs check what they read.
+LOCAL_FILES = workflow.storage_settings.default_storage_provider is None
 # The workflow's folder (this file is in its rules/): its bundled Sleuth sets and
 # Neurosynth copy are found from any working folder, e.g. when it is used as a module.
-# (With a default storage provider, relative paths name objects in the bucket.)
 WORKFLOW_DIR = Path(str(workflow.current_basedir)).parent
-if workflow.storage_settings.default_storage_provider is None:
+if LOCAL_FILES:
     resolve_bundled(config, WORKFLOW_DIR)
 
 OUT = config["output_dir"]
@@ -351,7 +353,7 @@ PARTICIPANT_COLUMNS = sorted(
 # participant out of the regressions and the correlation that read that column, and only
 # those. (The simulator writes complete scores, and with a default storage provider the
 # table is in the bucket: there the jobs check it.)
-if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
+if SIMULATED or not LOCAL_FILES:
     SCORES = None
 else:
     from mirrorflow.io.validate import check_participants  # pandas: user datasets only
@@ -428,14 +430,13 @@ if SIMULATED:
 # Every category's input is checked now, before any job: a malformed Sleuth or NiMARE
 # file stops the workflow here with the file, the line and the problem. With a default
 # storage provider (cloud) the files are in the bucket: meta_inputs checks them there.
-_LOCAL_FILES = workflow.storage_settings.default_storage_provider is None
 for _label, _spec in config["meta"]["categories"].items():
-    check_category(_label, _spec, read_file=_LOCAL_FILES)
+    check_category(_label, _spec, read_file=LOCAL_FILES)
 # The subtraction refuses two categories that share an experiment id: refused here.
 check_distinct_experiments(
     config["meta"]["categories"],
     n_simulated=config["meta"]["simulate"]["n_experiments"],
-    read_file=_LOCAL_FILES,
+    read_file=LOCAL_FILES,
 )
 # MACM seeds: spheres on the template grid, mask files readable and not empty.
 check_seeds(config["macm"]["seeds"])
@@ -490,7 +491,7 @@ def check_inputs():
     parse: SCORES). One InputDataError lists every bad file; the run stops with it.
     The simulated study is valid by construction; with a default storage provider the
     files are in the bucket, and each job checks its own."""
-    if SIMULATED or workflow.storage_settings.default_storage_provider is not None:
+    if SIMULATED or not LOCAL_FILES:
         return
     from mirrorflow.glm.firstlevel import contrast_conditions
     from mirrorflow.io.validate import validate_inputs  # nibabel, pandas: not at parse
