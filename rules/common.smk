@@ -812,6 +812,14 @@ def get_category_datasets(wildcards):
     return expand(META_COORDS, category=META_CATEGORIES)
 
 
+def get_contrast_gates(wildcards):
+    """The subtraction's gates: each category's thresholded ALE map, in config order
+    (``meta.contrast.gate: main_effect``); none for ``gate: none``."""
+    if config["meta"]["contrast"]["gate"] == "none":
+        return []
+    return expand(ALE_THR, category=META_CATEGORIES)
+
+
 def get_macm_seed_inputs(wildcards):
     """Inputs of the MACM seed: the conjunction map, or the configured masks."""
     seeds = config["macm"]["seeds"]

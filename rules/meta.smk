@@ -190,6 +190,7 @@ rule meta_contrast:
     input:
         datasets=get_category_datasets,
         nulls=expand(CONTRAST_NULL, shard=range(config["meta"]["contrast"]["shards"])),
+        gates=get_contrast_gates,
     output:
         directions=[META_THR[d] for d in CONTRAST_DIRECTIONS],
         sidecars=[sidecar(META_THR[d]) for d in CONTRAST_DIRECTIONS],

@@ -1,5 +1,7 @@
 """Tests of mirrorflow.meta.contrast: ALE subtraction sign convention and thresholds."""
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -92,3 +94,102 @@ def test_minimum_cluster_volume(subtraction):
     largest = labels == (np.argmax(sizes) + 1)
     np.testing.assert_array_equal(np.asarray(kept.dataobj) > 0, largest)
     np.testing.assert_array_equal(np.asarray(kept.dataobj)[largest], data[largest])
+
+
+SHIPPED = Path(__file__).parents[2] / "resources" / "meta"
+
+
+@pytest.fixture(scope="module")
+def shipped_gated(tmp_path_factory):
+    """The shipped Sleuth sets (mimicry, contagion) and their main effects as the workflow
+    thresholds them (cluster-level FWE 0.05 above p < 0.001; 200 iterations): the gates."""
+    from mirrorflow.meta.ale import fit_ale, threshold_fwe
+    from mirrorflow.meta.inputs import _sleuth_dict
+
+    folder = tmp_path_factory.mktemp("gates")
+    with frozen_gc():
+        dsets = [Dataset(_sleuth_dict(SHIPPED / f"{c}.txt")) for c in ("mimicry", "contagion")]
+        files = []
+        for label, dset in zip(("mimicry", "contagion"), dsets):
+            main = fit_ale(dset, voxel_thresh=0.001, n_iters=200, seed=1)
+            files.append(folder / f"{label}.nii.gz")
+            threshold_fwe(main, alpha=0.05).to_filename(files[-1])
+    return dsets, files
+
+
+def test_gated_subtraction_equals_nimare_on_shipped_sets(shipped_gated, tmp_path):
+    """Gated by the two main effects, the subtraction of the shipped sets, its permutations
+    in two shard jobs' files (110: blocks of 100 and 10) and merged, equals NiMARE's own
+    ALESubtraction given the same maps as inference_map1 and inference_map2 (its
+    main-effect-gated mode, as ContrastWorkflow runs it), same seed: every map bit for bit.
+    Each direction is one-sided and lies inside its minuend's main effect."""
+    from nimare.meta.cbma.ale import ALESubtraction
+
+    from mirrorflow.meta import contrast
+
+    dsets, files = shipped_gated
+    gates, sizes = contrast.open_gates(files)
+    assert min(sizes) > 100, sizes  # both main effects hold clusters on the shipped sets
+    with frozen_gc():
+        theirs = ALESubtraction(n_iters=110, random_state=2).fit(
+            *dsets, inference_map1=nib.load(files[0]), inference_map2=nib.load(files[1]))
+        settings = contrast._settings(dsets, ["mimicry", "contagion"], 110, 2)
+        paths = []
+        for shard in range(2):
+            part = contrast.subtraction_null_shard(*dsets, n_iters=110, seed=2, shard=shard,
+                                                   shards=2)
+            paths.append(tmp_path / f"shard{shard}.npz")
+            contrast.write_subtraction_shard(paths[-1], part, settings)
+        merged = contrast.merge_subtraction_shards(paths, settings)
+        ours = contrast.fit_subtraction(*dsets, n_iters=110, seed=2, merged=merged, gates=gates)
+    assert sorted(ours.maps) == sorted(theirs.maps)
+    for key in theirs.maps:
+        np.testing.assert_array_equal(ours.maps[key], theirs.maps[key], err_msg=key)
+
+    z = ours.get_map("z_desc-group1MinusGroup2", return_type="array")
+    inside = [ours.masker.transform(str(f)).ravel() > 0 for f in files]
+    assert np.any(z > 0) and np.any(z < 0)
+    assert np.all(inside[0][z > 0]) and np.all(inside[1][z < 0])
+    # One-sided: the smallest p is 1/110 (two-sided it would be 2/110).
+    p = ours.get_map("p_desc-group1MinusGroup2", return_type="array")
+    assert p.min() == pytest.approx(1 / 110)
+
+
+def test_gated_run_writes_directions_inside_the_gates(shipped_gated, tmp_path):
+    """run_contrast with gate files: each thresholded direction inside its minuend's main
+    effect, the gate named in its sidecar; without a voxel in either gate, no direction is
+    tested (both maps empty, said in the sidecar)."""
+    import json
+
+    from mirrorflow.meta.contrast import run_contrast
+    from mirrorflow.meta.inputs import write_category
+
+    dsets, files = shipped_gated
+    del dsets
+    data = []
+    for label in ("mimicry", "contagion"):
+        data.append(tmp_path / f"{label}.json")
+        source = SHIPPED / f"{label}.txt"
+        write_category(label=label, spec={"format": "sleuth", "path": str(source)},
+                       source=source, output_file=data[-1],
+                       summary_file=tmp_path / f"{label}_summary.json", assumed_sample_size=20)
+    empty = tmp_path / "empty.nii.gz"
+    img = nib.load(files[0])
+    nib.Nifti1Image(np.zeros(img.shape, np.float32), img.affine).to_filename(empty)
+    for case, gate_files in (("gated", files), ("closed", [empty, empty])):
+        out = tmp_path / case
+        directions = [out / "forward.nii.gz", out / "reverse.nii.gz"]
+        with frozen_gc():
+            run_contrast(dataset_files=data, labels=["mimicry", "contagion"], output_dir=out,
+                         direction_files=directions, voxel_thresh=0.1, n_iters=20, seed=2,
+                         gate_files=gate_files)
+        for direction, gate in zip(directions, gate_files):
+            kept = np.asarray(nib.load(direction).dataobj) > 0
+            sidecar = json.loads(direction.with_name(
+                direction.name.replace(".nii.gz", ".json")).read_text())
+            assert sidecar["Gate"] == "main_effect" and sidecar["GateMap"] == str(gate)
+            assert sidecar["Sidedness"] == "one-sided"
+            if case == "gated":
+                assert kept.any() and not np.any(kept & ~(np.asarray(nib.load(gate).dataobj) > 0))
+            else:
+                assert not kept.any() and sidecar["GateVoxels"] == 0

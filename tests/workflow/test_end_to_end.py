@@ -174,6 +174,11 @@ def test_ale_keeps_only_planted_convergence_with_tables(run):
     reverse = nib.load(run / "meta/contrast/meta-contagionGtMimicry_z_desc-thresholded.nii.gz")
     assert _value_near(forward, truth["category_foci"]["mimicry"][0]) > 0
     assert _value_near(reverse, truth["category_foci"]["contagion"][0]) > 0
+    # Gated: each direction lies inside the thresholded ALE of the category it is of.
+    for direction, category in ((forward, "mimicry"), (reverse, "contagion")):
+        gate = nib.load(run / f"meta/ale/meta-{category}_z_desc-thresholded.nii.gz")
+        kept = np.asarray(direction.dataobj) > 0
+        assert kept.any() and not np.any(kept & (np.asarray(gate.dataobj) == 0)), category
 
 
 def test_macm_selects_experiments_in_the_seed_and_maps_them(run):
@@ -193,7 +198,7 @@ def test_sharded_nulls_equal_one_process(run, tmp_path):
     """The reduced config splits every meta-analysis null into 2 shard jobs: each category's
     corrected ALE maps equal one in-process computation of the whole null; the MACM's
     merged null equals one shard's; the subtraction's p map is NiMARE's own
-    ALESubtraction (same seed), bit for bit."""
+    ALESubtraction (same seed) gated by the two thresholded ALE maps, bit for bit."""
     from nimare.meta.cbma.ale import ALESubtraction
 
     from mirrorflow.meta import null as engine
@@ -222,7 +227,11 @@ def test_sharded_nulls_equal_one_process(run, tmp_path):
                                   engine.merge_shards([one], settings))
 
     groups = [load_dataset(coords / f"desc-{c}_coordinates.json") for c in ("mimicry", "contagion")]
-    theirs = ALESubtraction(n_iters=200, random_state=2).fit(*groups)
+    # Gated (meta.contrast.gate: main_effect): NiMARE given each category's thresholded ALE.
+    gates = [nib.load(run / f"meta/ale/meta-{c}_z_desc-thresholded.nii.gz")
+             for c in ("mimicry", "contagion")]
+    theirs = ALESubtraction(n_iters=200, random_state=2).fit(
+        *groups, inference_map1=gates[0], inference_map2=gates[1])
     saved = nib.load(run / "meta/contrast/meta-contrast_p_desc-group1MinusGroup2.nii.gz")
     np.testing.assert_array_equal(
         np.asarray(saved.dataobj)[np.asarray(theirs.masker.mask_img.dataobj).astype(bool)],

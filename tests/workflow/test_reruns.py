@@ -122,8 +122,8 @@ def test_meta_analysis_settings_rerun_the_meta_analysis_only(run, tmp_path, chan
 def test_ale_iterations_rerun_the_ale_and_what_uses_its_maps(run, tmp_path):
     jobs = planned(run, tmp_path, "meta: {ale: {n_iters: 200}}\n")
     assert jobs["meta_ale"] == 2 and jobs["meta_ale_null"] == 4  # 2 categories x 2 shards
-    # The subtraction permutes the experiments itself: not downstream of the ALE maps.
-    assert "meta_contrast" not in jobs
+    # The gated subtraction reads the thresholded ALE maps; its permutations do not.
+    assert "meta_contrast" in jobs and "meta_contrast_null" not in jobs
     assert {"meta_conjunction", "macm_seed", "macm_ale"} <= set(jobs)
 
 
@@ -131,8 +131,9 @@ def test_ale_iterations_rerun_the_ale_and_what_uses_its_maps(run, tmp_path):
     ("meta: {ale: {alpha: 0.01}}\n", "meta_ale", "meta_ale_null"),
     ("meta: {ale: {level: voxel}}\n", "meta_ale", "meta_ale_null"),
     ("meta: {contrast: {voxel_p: 0.01}}\n", "meta_contrast", "meta_contrast_null"),
+    ("meta: {contrast: {gate: none}}\n", "meta_contrast", "meta_contrast_null"),
     ("macm: {alpha: 0.01}\n", "macm_ale", "macm_null"),
-], ids=["ale-alpha", "ale-level", "contrast-p", "macm-alpha"])
+], ids=["ale-alpha", "ale-level", "contrast-p", "contrast-gate", "macm-alpha"])
 def test_thresholds_rerun_the_merge_not_the_null_shards(run, tmp_path, change, merge, null):
     """A threshold of the corrected maps does not change the Monte Carlo null (without an
     early stop): the merging job reruns, its shards do not."""

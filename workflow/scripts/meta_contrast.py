@@ -23,6 +23,7 @@ run_contrast(
     seed=params.seed,
     min_cluster_mm3=params.min_cluster_mm3,
     null_files=list(snakemake.input.nulls),  # noqa: F821
+    gate_files=list(snakemake.input.gates) or None,  # noqa: F821
 )
 
 from mirrorflow.io.provenance import stamp  # noqa: E402

@@ -2,9 +2,16 @@
 
 Thin layer over :class:`nimare.meta.cbma.ale.ALESubtraction`: one fit of group 1
 against group 2 gives ``z_desc-group1MinusGroup2`` (positive where group 1 > group 2,
-negative where group 2 > group 1) and a two-sided permutation p map
-``p_desc-group1MinusGroup2``. This module saves NiMARE's maps and writes one
-thresholded map per direction (positive z values, p below the configured voxel p).
+negative where group 2 > group 1) and a permutation p map ``p_desc-group1MinusGroup2``.
+This module saves NiMARE's maps and writes one thresholded map per direction (positive z
+values, p below the configured voxel p).
+
+Gated (the default, ``meta.contrast.gate: main_effect``): as in GingerALE's contrast
+analysis (Eickhoff et al. 2011) and NiMARE's ``nimare.workflows.ContrastWorkflow``, group
+1 > group 2 is tested only inside group 1's thresholded main effect and group 2 > group 1
+only inside group 2's, each one-sided: NiMARE's ALESubtraction given the two main-effect
+maps as its ``inference_map1`` and ``inference_map2``. Ungated (``gate: none``): every
+voxel of the mask, two-sided.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from mirrorflow.exceptions import ConfigError
 __all__ = [
     "fit_subtraction",
     "merge_subtraction_shards",
+    "open_gates",
     "run_contrast",
     "run_subtraction_shard",
     "subtraction_null_shard",
@@ -64,7 +72,13 @@ def _subtraction_class():
                     iter_diff_values=iter_diff_values, group1_mask=group1_mask,
                     group2_mask=group2_mask)
             upper, lower, abs_max = self.merged
-            return (abs_max, *self._finalize_alediff_tail_counts(upper, lower, n_iters))
+            if group1_mask is None and group2_mask is None:
+                return (abs_max, *self._finalize_alediff_tail_counts(upper, lower, n_iters))
+            # Gated: NiMARE counts each tail only inside its gate, and reads only those
+            # counts; the shards counted every voxel, so the gated counts are among them.
+            # (|max| is over the whole mask in both: NiMARE's fit does not restrict it.)
+            return (abs_max, *self._finalize_masked_alediff_tail_counts(
+                upper, lower, diff_ale_values, group1_mask, group2_mask, n_iters))
 
     return ShardedALESubtraction
 
@@ -127,7 +141,7 @@ def merge_subtraction_shards(paths, settings: dict):
     return upper, lower, np.concatenate([blocks[b] for b in sorted(blocks)])
 
 
-def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None):
+def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None, gates=None):
     """Fit ALE subtraction of ``dset1`` minus ``dset2``.
 
     Parameters
@@ -141,6 +155,11 @@ def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None):
     merged : (upper, lower, abs_max), optional
         The merged null of the shard jobs (:func:`merge_subtraction_shards`); NiMARE
         permutes here if None.
+    gates : (image or None, image or None), optional
+        Main-effect maps of group 1 and group 2 (nonzero: inside): group 1 > group 2 is
+        tested one-sided inside the first, group 2 > group 1 inside the second; a None
+        direction is not tested. None (the default): every voxel, two-sided. At least one
+        gate must hold a voxel (:func:`open_gates`).
 
     Returns
     -------
@@ -162,7 +181,22 @@ def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None):
     estimator = _subtraction_class()(n_iters=int(n_iters), random_state=int(seed))
     estimator.iterations, estimator.n_total = list(range(int(n_iters))), int(n_iters)
     estimator.merged = merged
-    return estimator.fit(dset1, dset2)
+    first, second = gates if gates is not None else (None, None)
+    return estimator.fit(dset1, dset2, inference_map1=first, inference_map2=second)
+
+
+def open_gates(gate_files):
+    """The two main-effect maps of :func:`fit_subtraction`'s ``gates``, read from
+    ``gate_files`` (group 1's, group 2's thresholded ALE maps): None for a map without a
+    voxel (that direction cannot be tested). Returns ``(gates, n_voxels)``, or
+    ``(None, n_voxels)`` when neither holds a voxel."""
+    import nibabel as nib
+
+    images = [nib.load(f) for f in gate_files]
+    sizes = [int(np.count_nonzero(np.asarray(img.dataobj))) for img in images]
+    if not any(sizes):
+        return None, sizes
+    return tuple(img if n else None for img, n in zip(images, sizes)), sizes
 
 
 def _check_resolution(*, voxel_thresh, n_iters):
@@ -186,7 +220,8 @@ def threshold_directions(result, *, voxel_thresh: float, min_cluster_mm3: float 
     result : :class:`nimare.results.MetaResult`
         Output of :func:`fit_subtraction`.
     voxel_thresh : :obj:`float`
-        Two-sided uncorrected voxel p threshold.
+        Uncorrected voxel p threshold (of NiMARE's p map: two-sided, or one-sided per
+        direction when gated).
 
     Returns
     -------
@@ -202,6 +237,12 @@ def threshold_directions(result, *, voxel_thresh: float, min_cluster_mm3: float 
     reverse = np.where(significant & (z < 0), -z, 0.0).astype(np.float32)
     images = [result.masker.inverse_transform(m) for m in (forward, reverse)]
     return tuple(_drop_small_clusters(img, min_cluster_mm3) for img in images)
+
+
+def _empty_like(img):
+    import nibabel as nib
+
+    return nib.Nifti1Image(np.zeros(img.shape, dtype=np.float32), img.affine)
 
 
 def _drop_small_clusters(img, min_mm3: float):
@@ -231,6 +272,7 @@ def run_contrast(
     seed: int,
     min_cluster_mm3: float = 0.0,
     null_files=None,
+    gate_files=None,
 ) -> dict:
     """Read two coordinate sets, run ALE subtraction and write maps.
 
@@ -253,6 +295,11 @@ def run_contrast(
     null_files : list of paths, optional
         Shard files of the permutation null (:func:`run_subtraction_shard`); NiMARE
         permutes here if None.
+    gate_files : (path, path), optional
+        Thresholded main-effect (ALE) maps of group 1 and group 2: each direction is tested
+        only inside its minuend's map (:func:`fit_subtraction`). None: the whole mask.
+        Where neither map holds a voxel, no direction is tested (both maps empty; NiMARE's
+        saved maps are then the whole mask's).
 
     Returns
     -------
@@ -275,27 +322,46 @@ def run_contrast(
     merged = None
     if null_files is not None:
         merged = merge_subtraction_shards(null_files, _settings(dsets, labels, n_iters, seed))
-    result = fit_subtraction(*dsets, n_iters=n_iters, seed=seed, merged=merged)
+    gates, gate_sizes = (None, None) if gate_files is None else open_gates(gate_files)
+    result = fit_subtraction(*dsets, n_iters=n_iters, seed=seed, merged=merged, gates=gates)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     result.save_maps(output_dir=str(output_dir), prefix="meta-contrast")
     forward, reverse = threshold_directions(result, voxel_thresh=voxel_thresh,
                                             min_cluster_mm3=min_cluster_mm3)
+    if gate_files is not None and gates is None:
+        LGR.warning("neither main effect has a voxel: no direction of the subtraction is "
+                    "tested (%s)", ", ".join(map(str, gate_files)))
+        forward, reverse = (_empty_like(img) for img in (forward, reverse))
     jobs = len(null_files) if null_files is not None else 1
+    if gate_files is None:
+        tested = "every voxel of the mask, two-sided"
+    else:
+        tested = (
+            "each direction one-sided, only inside the thresholded main effect (ALE) of the "
+            f"category it subtracts from ({labels[0]} {gate_sizes[0]} voxels, {labels[1]} "
+            f"{gate_sizes[1]} voxels; GingerALE's contrast analysis, Eickhoff et al. 2011, as "
+            "NiMARE's ContrastWorkflow gates it)"
+        )
     description = (
         f"ALE subtraction (NiMARE {nimare.__version__} ALESubtraction, {n_iters} group-label "
         f"permutations, seed {seed}, computed in {jobs} Snakemake job(s)) of {labels[0]} "
         f"({len(dsets[0].ids)} experiments) minus "
-        f"{labels[1]} ({len(dsets[1].ids)} experiments); voxels kept at two-sided uncorrected "
-        f"p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
+        f"{labels[1]} ({len(dsets[1].ids)} experiments), tested at {tested}; voxels kept at "
+        f"uncorrected p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
     )
     paths = {}
-    for key, img, (high, low), path in (
-        ("forward", forward, labels, Path(direction_files[0])),
-        ("reverse", reverse, labels[::-1], Path(direction_files[1])),
+    for key, img, (high, low), path, gate in (
+        ("forward", forward, labels, Path(direction_files[0]), 0),
+        ("reverse", reverse, labels[::-1], Path(direction_files[1]), 1),
     ):
         save_float_image(img, path)
         n_vox = int(np.count_nonzero(np.asarray(img.dataobj)))
+        gating = {"Gate": "none"} if gate_files is None else {
+            "Gate": "main_effect",
+            "GateMap": str(gate_files[gate]),
+            "GateVoxels": gate_sizes[gate],
+        }
         write_sidecar(
             path,
             {
@@ -303,7 +369,9 @@ def run_contrast(
                 "Group1": labels[0],
                 "Group2": labels[1],
                 "Direction": f"{high} > {low}",
+                **gating,
                 "VoxelThreshold": voxel_thresh,
+                "Sidedness": "two-sided" if gate_files is None else "one-sided",
                 "MinClusterMM3": min_cluster_mm3,
                 "NIterations": n_iters,
                 "NullShards": jobs,
