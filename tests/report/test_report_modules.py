@@ -94,6 +94,21 @@ def test_regions_found_missing_and_not_run():
     assert len(found) == len(REPORTED)
 
 
+def test_region_inside_a_larger_cluster_is_in_a_cluster_with_its_share():
+    """The putamen beside an insula peak: no peak is labelled putamen, but the cluster's
+    composition holds it; a region in no composition stays not found."""
+    table = _table("Left_Insular_Cortex").assign(
+        composition_harvard_oxford=["Left_Insular_Cortex 62%; Left_Putamen 11%"],
+        composition_aal=["Insula_L 70%; Putamen_L 8%"])
+    rows = compare_regions({"meta/macm": table}).set_index(
+        ["mirrorflow_map", "reported_region"])
+    assert rows.loc[("meta/macm", "insula"), "found"] == "yes"
+    assert rows.loc[("meta/macm", "putamen"), "found"] == "in a cluster"
+    assert rows.loc[("meta/macm", "putamen"), "matching_peaks"].startswith(
+        "Left_Putamen 11% of cluster 1 (peak Left_Insular_Cortex")
+    assert rows.loc[("meta/macm", "thalamus"), "found"] == "no"
+
+
 def test_scatter_shows_r_and_ci(tmp_path):
     table = pd.DataFrame({"eq": [30, 40, 50, 60, 45], "accuracy": [0.5, 0.6, 0.7, 0.8, 0.6]})
     result = {"x": "eq", "y": "accuracy", "n": 5, "pearson_r": 0.95, "pearson_p": 0.01,

@@ -49,11 +49,13 @@ write_json(out.regions_sidecar, {
     "Description": "Regions reported in the abstracts of Braadbaart et al. 2014 and Fu et "
                    "al. 2025, each beside the mirrorflow map it is compared with; found when "
                    "a peak of that map's cluster table carries one of the region's atlas "
-                   "labels (mirrorflow.report.literature).",
+                   "labels, in a cluster when a cluster's composition holds at least 1% of "
+                   "it (mirrorflow.report.literature).",
     "Columns": {"study": "model study", "analysis": "the study's analysis",
                 "reported_region": "region named in the study's abstract",
-                "mirrorflow_map": "mirrorflow map compared", "found": "yes, no or not run",
-                "matching_peaks": "peaks of the map labelled as the region"}})
+                "mirrorflow_map": "mirrorflow map compared", "found": "yes, in a cluster, no or not run",
+                "matching_peaks": "peaks of the map labelled as the region, or the "
+                                  "region's share of a cluster"}})
 qc = pd.read_csv(inp.qc, sep="\t", dtype={"sub": str})
 document = methods_html(
     snakemake.config, stages=stages,
@@ -64,7 +66,9 @@ document = methods_html(
 tmp = Path(out.methods).with_suffix(".tmp")
 tmp.write_text(document)
 tmp.replace(out.methods)
-logging.info("regions found: %d of %d", (comparison["found"] == "yes").sum(), len(comparison))
+logging.info("regions found: %d of %d (%d more in a cluster)",
+             (comparison["found"] == "yes").sum(), len(comparison),
+             (comparison["found"] == "in a cluster").sum())
 
 from mirrorflow.io.provenance import stamp  # noqa: E402
 

