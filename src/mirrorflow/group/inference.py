@@ -176,13 +176,17 @@ def _permuted_ols(data: PermutationData, *, n_perm: int, random_state, statistic
                   cluster_forming_p: float):
     from nilearn.mass_univariate import permuted_ols
 
-    return permuted_ols(
-        data.tested, data.target, confounding_vars=data.confounds,
-        model_intercept=data.model_intercept, n_perm=n_perm, two_sided_test=False,
-        random_state=random_state, n_jobs=1, masker=data.masker,
-        threshold=cluster_forming_p if statistic in ("size", "mass") else None,
-        tfce=statistic == "tfce", output_type="dict",
-    )
+    from mirrorflow.group.tfce import nilearn_tfce
+
+    # TFCE: nilearn's statistic, bit for bit, computed by mirrorflow.group.tfce.
+    with nilearn_tfce():
+        return permuted_ols(
+            data.tested, data.target, confounding_vars=data.confounds,
+            model_intercept=data.model_intercept, n_perm=n_perm, two_sided_test=False,
+            random_state=random_state, n_jobs=1, masker=data.masker,
+            threshold=cluster_forming_p if statistic in ("size", "mass") else None,
+            tfce=statistic == "tfce", output_type="dict",
+        )
 
 
 def null_shard(data: PermutationData, *, shard: int, shards: int, settings: dict) -> dict:
