@@ -24,7 +24,7 @@ STAGE_IMPORTS = {
     "preproc": ("mirrorflow.preproc.run, ants, nipy.algorithms.registration", None),
     "firstlevel": ("mirrorflow.glm.firstlevel", "nipype"),
     "group": ("mirrorflow.group.maps, mirrorflow.group.overlap, mirrorflow.group.behaviour, "
-              "mirrorflow.group.inference, mirrorflow.clusters", "nimare"),
+              "mirrorflow.group.inference, mirrorflow.group.tfce, mirrorflow.clusters", "nimare"),
     "meta": ("mirrorflow.meta.macm, mirrorflow.meta.contrast, mirrorflow.meta.conjunction, "
              "mirrorflow.simulate.coordinates", "nipype"),
 }
