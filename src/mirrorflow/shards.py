@@ -11,14 +11,40 @@ computed with, and merged only with the same settings. Used by the group permuta
 from __future__ import annotations
 
 import json
+import logging
+import time
 from pathlib import Path
 
 import numpy as np
 
 from mirrorflow.exceptions import ConfigError
 
-__all__ = ["block_seed", "blocks_of_shard", "check_blocks", "n_blocks", "read_shards",
-           "save_shard"]
+__all__ = ["Progress", "block_seed", "blocks_of_shard", "check_blocks", "n_blocks",
+           "read_shards", "save_shard"]
+
+LGR = logging.getLogger(__name__)
+
+
+class Progress:
+    """Progress of a long loop in the job's log: at most every ``every`` seconds, and at
+    the end, how many of the ``total`` ``unit`` are done, the time each took and the time
+    left (``"ALE null shard 1/4: blocks 3/25 done, 2.1 s each, about 46 s left"``)."""
+
+    def __init__(self, what: str, total: int, *, unit: str = "blocks", every: float = 30.0):
+        self.what, self.total, self.unit, self.every = what, int(total), unit, every
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def step(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last < self.every and self.done < self.total:
+            return
+        self.last = now
+        each = (now - self.start) / max(self.done, 1)
+        LGR.info("%s: %s %d/%d done, %s each, about %.0f s left", self.what, self.unit,
+                 self.done, self.total, f"{each:.2f} s" if each >= 1 else f"{1000 * each:.0f} ms",
+                 each * (self.total - self.done))
 
 
 def block_seed(seed: int, block: int) -> int:

@@ -39,6 +39,7 @@ from scipy import ndimage, stats
 
 from mirrorflow.jobs import frozen_gc
 from mirrorflow.shards import (
+    Progress,
     block_seed,
     blocks_of_shard,
     check_blocks,
@@ -196,14 +197,17 @@ def null_shard(data: PermutationData, *, shard: int, shards: int, settings: dict
     statistic, n_perm, size = settings["statistic"], settings["n_perm"], settings["block"]
     key = _NULL_KEYS[statistic]
     null = {}
+    blocks = blocks_of_shard(shard, shards, n_perm=n_perm, block=size)
+    progress = Progress(f"permutations ({statistic}), shard {shard + 1}/{shards}", len(blocks))
     with frozen_gc():  # nilearn unmasks every permuted map (see frozen_gc)
-        for b in blocks_of_shard(shard, shards, n_perm=n_perm, block=size):
+        for b in blocks:
             n_block = min(size, n_perm - b * size)
             out = _permuted_ols(data, n_perm=n_block,
                                 random_state=block_seed(settings["seed"], b),
                                 statistic=statistic,
                                 cluster_forming_p=settings["cluster_forming_p"])
             null[b] = np.asarray(out[key], dtype=np.float64).ravel()
+            progress.step()
     return {"blocks": sorted(null), "null": null}
 
 

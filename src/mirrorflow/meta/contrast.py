@@ -67,7 +67,7 @@ def _subtraction_class():
             abs_max, upper, lower = permutation_tails(
                 PermutationData(ma_store.group1, ma_store.group2),
                 [seeds[i] for i in self.iterations], observed,
-                self._permute_pairwise_group_indices, label="ALE subtraction: ")
+                self._permute_pairwise_group_indices, label="ALE subtraction ")
             self.counts = (upper, lower)
             return upper, lower, abs_max
 

@@ -758,12 +758,16 @@ def run_blocks(plan: NullPlan, blocks, *, seed: int, n_iters: int, stop=None) ->
     ``stop`` (optional): a function of the maxima so far (n, 3) that returns True to stop
     after the current block (early stopping; one-shard runs only).
     """
+    from mirrorflow.shards import Progress
+
     engine = _Engine(plan)
     out = {}
+    progress = Progress("Monte Carlo null", len(blocks))
     for b in blocks:
         size = min(BLOCK_SIZE, int(n_iters) - b * BLOCK_SIZE)
         maxima = [engine.run(ijk) for ijk in draw_block(plan, seed=seed, block=b, n_iters=size)]
         out[b] = np.concatenate(maxima).astype(np.float32)
+        progress.step()
         if stop is not None and stop(np.concatenate([out[k] for k in sorted(out)])):
             LGR.info("early stop after block %d (%d iterations)", b, sum(map(len, out.values())))
             break

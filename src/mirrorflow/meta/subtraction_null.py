@@ -26,15 +26,12 @@ than float64's 53 bits).
 
 from __future__ import annotations
 
-import logging
-import time
-
 import numpy as np
 from numba import njit
 
-__all__ = ["PermutationData", "permutation_tails"]
+from mirrorflow.shards import Progress
 
-LGR = logging.getLogger(__name__)
+__all__ = ["PermutationData", "permutation_tails"]
 
 
 @njit(cache=True, nogil=True)
@@ -129,16 +126,11 @@ def permutation_tails(data: PermutationData, seeds, observed, permute, *, label=
     lower = np.zeros(data.n_voxels, dtype=np.uint32)
     abs_max = np.empty(n, dtype=np.float32)
     n_total = data.indptr.shape[0] - 1
-    start = last = time.monotonic()
+    progress = Progress(f"{label}permutations", n, unit="permutations")
     for i, seed in enumerate(seeds):
         rows1, rows2 = permute(n_total=n_total, n_group1=data.n_first, seed=seed)
         first, second = data.sums(rows1, rows2)
         diff = (1.0 - np.exp(first)) - (1.0 - np.exp(second))
         abs_max[i] = _tails(diff, observed, upper, lower)
-        now = time.monotonic()
-        if now - last >= 30 or i + 1 == n:
-            last = now
-            rate = (now - start) / (i + 1)
-            LGR.info("%spermutations %d/%d done, %.0f ms each, about %.0f s left", label,
-                     i + 1, n, 1000 * rate, rate * (n - i - 1))
+        progress.step()
     return abs_max, upper, lower
