@@ -172,8 +172,8 @@ def fit_subtraction(dset1, dset2, *, n_iters: int, seed: int, merged=None, gates
     seed : :obj:`int`
         ``random_state`` of the permutations.
     merged : (upper, lower, abs_max), optional
-        The merged null of the shard jobs (:func:`merge_subtraction_shards`); NiMARE
-        permutes here if None.
+        The merged null of the shard jobs (:func:`merge_subtraction_shards`); permuted
+        here (NiMARE's permutations on mirrorflow's engine) if None.
     gates : (image or None, image or None), optional
         Main-effect maps of group 1 and group 2 (nonzero: inside): group 1 > group 2 is
         tested one-sided inside the first, group 2 > group 1 inside the second; a None
@@ -312,8 +312,8 @@ def run_contrast(
     voxel_thresh, n_iters, seed
         See :func:`fit_subtraction` and :func:`threshold_directions`.
     null_files : list of paths, optional
-        Shard files of the permutation null (:func:`run_subtraction_shard`); NiMARE
-        permutes here if None.
+        Shard files of the permutation null (:func:`run_subtraction_shard`); permuted
+        here if None.
     gate_files : (path, path), optional
         Thresholded main-effect (ALE) maps of group 1 and group 2: each direction is tested
         only inside its minuend's map (:func:`fit_subtraction`). None: the whole mask.
@@ -354,19 +354,22 @@ def run_contrast(
         forward, reverse = (_empty_like(img) for img in (forward, reverse))
     jobs = len(null_files) if null_files is not None else 1
     if gate_files is None:
-        tested = "every voxel of the mask, two-sided"
+        tested = "tested at every voxel of the mask, two-sided"
+    elif gates is None:
+        tested = ("not tested: neither category's thresholded main effect (ALE) holds a voxel "
+                  "(the saved subtraction maps are NiMARE's over the whole mask)")
     else:
         tested = (
-            "each direction one-sided, only inside the thresholded main effect (ALE) of the "
-            f"category it subtracts from ({labels[0]} {gate_sizes[0]} voxels, {labels[1]} "
-            f"{gate_sizes[1]} voxels; GingerALE's contrast analysis, Eickhoff et al. 2011, as "
-            "NiMARE's ContrastWorkflow gates it)"
+            "each direction tested one-sided, only inside the thresholded main effect (ALE) "
+            f"of the category it subtracts from ({labels[0]} {gate_sizes[0]} voxels, "
+            f"{labels[1]} {gate_sizes[1]} voxels; GingerALE's contrast analysis, Eickhoff et "
+            "al. 2011, as NiMARE's ContrastWorkflow gates it)"
         )
     description = (
         f"ALE subtraction (NiMARE {nimare.__version__} ALESubtraction, {n_iters} group-label "
         f"permutations, seed {seed}, computed in {jobs} Snakemake job(s)) of {labels[0]} "
         f"({len(dsets[0].ids)} experiments) minus "
-        f"{labels[1]} ({len(dsets[1].ids)} experiments), tested at {tested}; voxels kept at "
+        f"{labels[1]} ({len(dsets[1].ids)} experiments), {tested}; voxels kept at "
         f"uncorrected p < {voxel_thresh} in clusters of at least {min_cluster_mm3:g} mm3."
     )
     paths = {}
