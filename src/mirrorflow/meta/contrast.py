@@ -68,7 +68,6 @@ def _subtraction_class():
                 PermutationData(ma_store.group1, ma_store.group2),
                 [seeds[i] for i in self.iterations], observed,
                 self._permute_pairwise_group_indices, label="ALE subtraction ")
-            self.counts = (upper, lower)
             return upper, lower, abs_max
 
         def _iterate_permutation_diffs(self, ma_store, n_iters, n_cores):
@@ -88,9 +87,9 @@ def _subtraction_class():
                     ma_store, n_iters, n_cores, diff_ale_values=diff_ale_values,
                     iter_diff_values=iter_diff_values, group1_mask=group1_mask,
                     group2_mask=group2_mask)
-            if self.merged is None:  # this process's permutations, on mirrorflow's engine
-                self.merged = self._permute(ma_store, diff_ale_values)
-            upper, lower, abs_max = self.merged
+            # The shards' merged null, or this process's permutations on mirrorflow's engine.
+            upper, lower, abs_max = (self.merged if self.merged is not None
+                                     else self._permute(ma_store, diff_ale_values))
             if group1_mask is None and group2_mask is None:
                 return (abs_max, *self._finalize_alediff_tail_counts(upper, lower, n_iters))
             # Gated: NiMARE counts each tail only inside its gate, and reads only those
