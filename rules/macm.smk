@@ -98,12 +98,12 @@ rule macm_ale:
         "../envs/meta.yaml"
     container:
         config["containers"]["meta"]
-    # Two cores for the FocusCounter. NiMARE's ALE fit of the ~4,300 experiments
-    # the default seed selects peaks at 14.2 GB (the job checks
+    # Two cores for the FocusCounter. The ALE fit of the ~4,300 experiments the default
+    # seed selects, a chunk of experiments at a time, peaks at 1.35 GB (the job checks
     # mirrorflow.meta.macm.macm_memory_mb against what it was granted before the fit).
     threads: 2
     resources:
-        mem_mb=per_attempt(16000),
+        mem_mb=per_attempt(2000),
         runtime=per_attempt(60),
     params:
         assumed_sample_size=config["macm"]["assumed_sample_size"],

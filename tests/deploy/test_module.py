@@ -64,7 +64,7 @@ def _jobs(dry_run_log: str) -> dict[str, str]:
 def test_module_dry_run_finds_bundled_files_and_keeps_resources(user_folder):
     """The default config's dry run from the user's folder: the Sleuth sets and the
     Neurosynth copy are the workflow's, and each rule asks for what it states (the MACM
-    fit two cores and 16 GB, a BOLD run 6 GB), without profiles/default."""
+    fit two cores and 2 GB, a BOLD run 6 GB), without profiles/default."""
     result = snakemake("-n", "--cores", "4", "--config", "output_dir=results",
                        cwd=user_folder)
     jobs = _jobs(result.stdout)
@@ -73,7 +73,7 @@ def test_module_dry_run_finds_bundled_files_and_keeps_resources(user_folder):
     assert f"{REPO}/resources/neurosynth/data-neurosynth_version-7_coordinates.tsv.gz" in (
         jobs["macm_reference"])
     assert re.search(r"threads: 2\b", jobs["macm_ale"]), jobs["macm_ale"]
-    assert "mem_mb=16000" in jobs["macm_ale"] and "runtime=60" in jobs["macm_ale"]
+    assert "mem_mb=2000" in jobs["macm_ale"] and "runtime=60" in jobs["macm_ale"]
     assert "mem_mb=6000" in jobs["preproc_bold"] and "runtime=30" in jobs["preproc_bold"]
     # Outputs go to the user's folder (relative paths), the workflow's files stay read.
     assert "output: results/" in result.stdout

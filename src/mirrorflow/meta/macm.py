@@ -194,17 +194,21 @@ def _experiment_table(dset):
 
 
 def macm_memory_mb(n_experiments: int, masker) -> float:
-    """Peak memory (MB) of the MACM job: NiMARE's ALE fit of ``n_experiments``.
+    """Peak memory (MB) of the MACM job, to check against what a scheduler granted.
 
-    NiMARE's memory grows with the selected experiments' modelled-activation maps over the
-    2 mm mask: measured with NiMARE 0.22.1 (peak resident set, getrusage), 14.2 GB for the
-    4,300 Neurosynth experiments (250,730 foci) of the default seed (an earlier 6.5 GB was
-    Snakemake's sampled benchmark, which missed the peak); the Monte Carlo null
-    (mirrorflow.meta.null) adds under 1 GB. This estimate (1.75 float64 maps per
-    experiment plus ~600 MB for Python and the reference database) gives 14.4 GB there.
+    The ALE fit holds one chunk of experiments' modelled-activation maps at a time
+    (:mod:`mirrorflow.meta.streaming`), so memory hardly grows with the selection. Measured
+    peaks (resident set, ``/usr/bin/time -v`` and getrusage, this 2-core machine): 1.35 GB
+    for the MACM job of the default seed (4,300 of the 14,371 Neurosynth experiments, fit,
+    null merge and FocusCounter; NiMARE's own fit of them peaked at 14.2 GB), and 1.17 GB
+    for an ALE of all 14,371. The estimate: 1 GB for Python, NiMARE and the reference
+    database, a chunk of maps at half the mask's voxels (float64), and 50 kB an experiment:
+    1.45 GB and 1.95 GB for those two.
     """
+    from mirrorflow.meta.streaming import CHUNK_EXPERIMENTS
+
     n_voxels = int(np.count_nonzero(np.asarray(masker.mask_img.dataobj)))
-    return 600 + 1.75 * n_experiments * n_voxels * 8 / 1e6
+    return 1000 + CHUNK_EXPERIMENTS * n_voxels * 8 / 2 / 1e6 + 0.05 * n_experiments
 
 
 def run_macm(

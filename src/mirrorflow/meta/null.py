@@ -962,15 +962,19 @@ def _description(n_iters, voxel_thresh):
 def ale_estimator(dset, *, fit: bool = True, **kwargs):
     """NiMARE's ALE with the analytic null, as the rules use it: ``(estimator, result)``.
 
+    The fit is NiMARE's, made a chunk of experiments at a time
+    (:func:`mirrorflow.meta.streaming.fit_ale`: the same result in bounded memory).
     With ``fit=False`` only NiMARE's input stage runs (coordinates to voxel indices, sample
     sizes, mask): enough for a voxel-level null plan, and far cheaper than the fit for
     thousands of experiments; the result is then None.
     """
     from nimare.meta.cbma.ale import ALE
 
+    from mirrorflow.meta.streaming import fit_ale
+
     estimator = ALE(null_method="approximate", **kwargs)
     if fit:
-        return estimator, estimator.fit(dset)
+        return estimator, fit_ale(estimator, dset)  # NiMARE's fit, in bounded memory
     from nimare.studyset import normalize_collection
 
     collection = normalize_collection(dset)
