@@ -22,11 +22,16 @@ __all__ = [
     "CLUSTER_LOGP_KEY",
     "LOGP_KEYS",
     "VOXEL_LOGP_KEY",
+    "check_iterations",
     "fit_ale",
+    "fit_corrected",
     "load_dataset",
+    "merged_null",
+    "null_shard",
     "run_ale",
     "run_null_shard",
     "threshold_fwe",
+    "write_corrected",
 ]
 
 LGR = logging.getLogger(__name__)
@@ -156,13 +161,35 @@ def fit_ale(dset, *, voxel_thresh: float, n_iters: int, seed: int, null=None,
     :class:`nimare.results.MetaResult`
         Corrected result, with NiMARE's map keys.
     """
-    from mirrorflow.meta import null as engine
-
     _check_correction(voxel_thresh=voxel_thresh, n_iters=n_iters)
     LGR.info("ALE on %d experiments, %d foci", len(dset.ids), len(dset.coordinates))
-    estimator, result = engine.ale_estimator(dset, random_state=int(seed))
+    return fit_corrected(dset, voxel_thresh=voxel_thresh, n_iters=n_iters, seed=seed,
+                         null=null, early_stop=early_stop, column=LEVEL_COLUMN[level],
+                         alpha=alpha)
+
+
+#: FWE level -> column of the null (voxel max, cluster size) that sets its threshold.
+LEVEL_COLUMN = {"voxel": 0, "cluster": 1}
+
+
+# The one ALE path of the categories' ALE (run_ale) and the MACM (mirrorflow.meta.macm):
+# NiMARE's fit in bounded memory, the Monte Carlo null of mirrorflow's engine (in shard
+# jobs or here), NiMARE's corrected maps, and the thresholded map. The MACM adds only its
+# seed, its selection and one assumed sample size (``kernel__sample_size``).
+
+
+def fit_corrected(dset, *, voxel_thresh: float | None, n_iters: int, seed: int, null=None,
+                  early_stop: float | None = None, column: int = 0, alpha: float = 0.05,
+                  **kwargs):
+    """NiMARE's ALE fit of ``dset`` corrected with the Monte Carlo null of
+    :mod:`mirrorflow.meta.null`: ``null`` (merged shard files, :func:`merged_null`), or
+    ``n_iters`` iterations computed here (stopping early on ``column``'s threshold).
+    ``voxel_thresh`` None: voxel level only. ``kwargs`` go to NiMARE's ALE."""
+    from mirrorflow.meta import null as engine
+
+    estimator, result = engine.ale_estimator(dset, random_state=int(seed), **kwargs)
     if null is None:
-        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
+        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=column)
         shard = engine.compute_shard(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
                                      seed=seed, stop=stop)
         null = np.concatenate([shard.blocks[b] for b in sorted(shard.blocks)])
@@ -170,8 +197,61 @@ def fit_ale(dset, *, voxel_thresh: float, n_iters: int, seed: int, null=None,
     return engine.correct_fwe(result, null, voxel_thresh=voxel_thresh)
 
 
-#: FWE level -> column of the null (voxel max, cluster size) that sets its threshold.
-LEVEL_COLUMN = {"voxel": 0, "cluster": 1}
+def merged_null(dset, null_files, *, voxel_thresh: float | None, n_iters: int, seed: int,
+                alpha: float, early_stop: float | None, column: int, **kwargs):
+    """The null of the shard files (None without files), checked against this fit's
+    settings; ``kwargs`` go to NiMARE's ALE (only its input stage runs)."""
+    from mirrorflow.meta import null as engine
+
+    if null_files is None:
+        return None
+    estimator, _ = engine.ale_estimator(dset, fit=False, **kwargs)
+    settings = engine.null_settings(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                    seed=seed)
+    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=column)
+    return engine.merge_shards(null_files, settings, stop=stop)
+
+
+def null_shard(dset, output, *, shard: int, shards: int, voxel_thresh: float | None,
+               n_iters: int, seed: int, alpha: float, early_stop: float | None, column: int,
+               **kwargs) -> dict:
+    """One shard of the Monte Carlo null of ``dset``, saved as npz; NiMARE's ALE is fitted
+    only for a cluster-forming threshold (``voxel_thresh``), else only its input stage
+    runs. Early stopping applies only when there is one shard."""
+    from mirrorflow.meta import null as engine
+
+    estimator, _ = engine.ale_estimator(dset, fit=voxel_thresh is not None, **kwargs)
+    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=column)
+    part = engine.compute_shard(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
+                                seed=seed, shard=shard, shards=shards, stop=stop)
+    part.save(output, engine.null_settings(estimator, voxel_thresh=voxel_thresh,
+                                           n_iters=n_iters, seed=seed))
+    return {"blocks": sorted(part.blocks), "n_iters": sum(map(len, part.blocks.values()))}
+
+
+def check_iterations(n_iters: int, alpha: float, what: str) -> None:
+    """Refuse a Monte Carlo budget that cannot reach ``alpha`` (smallest p is 1/n_iters)."""
+    if int(n_iters) * float(alpha) < 1:
+        raise ConfigError(
+            f"{what}: {n_iters} Monte Carlo iterations cannot give p_FWE < {alpha} (the "
+            f"smallest attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
+        )
+
+
+def write_corrected(result, *, output_dir, label: str, alpha: float, level: str):
+    """NiMARE's maps as ``meta-<label>_<key>.nii.gz`` and the thresholded z map
+    (:func:`threshold_fwe`): ``(path, significant voxels, iterations of the null)``."""
+    from mirrorflow.io.bids import save_float_image
+
+    n_done = len(result.estimator.null_distributions_[
+        "values_level-voxel_corr-fwe_method-montecarlo"])
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
+    thresholded = threshold_fwe(result, alpha=alpha, level=level)
+    out = output_dir / f"meta-{label}_z_desc-thresholded.nii.gz"
+    save_float_image(thresholded, out)  # the masker's header is uint8: no scaling
+    return out, int(np.count_nonzero(np.asarray(thresholded.dataobj))), n_done
 
 
 def _null_sentence(*, n_iters, n_done, early_stop, shards) -> str:
@@ -266,37 +346,19 @@ def run_ale(
     """
     import nimare
 
-    from mirrorflow.io.bids import check_label, save_float_image, write_sidecar
+    from mirrorflow.io.bids import check_label, write_sidecar
 
     label = check_label(label, what="meta-analysis label")
     if level not in LOGP_KEYS:
         raise ConfigError(f"FWE level must be one of {sorted(LOGP_KEYS)}, got {level!r}")
-    if int(n_iters) * float(alpha) < 1:
-        raise ConfigError(
-            f"ALE: {n_iters} Monte Carlo iterations cannot give p_FWE < {alpha} (the smallest "
-            f"attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
-        )
+    check_iterations(n_iters, alpha, "ALE")
     dset = load_dataset(dataset_file)
-    null = None
-    if null_files is not None:
-        from mirrorflow.meta import null as engine
-
-        estimator, _ = engine.ale_estimator(dset, fit=False)
-        settings = engine.null_settings(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
-                                        seed=seed)
-        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
-        null = engine.merge_shards(null_files, settings, stop=stop)
+    null = merged_null(dset, null_files, voxel_thresh=voxel_thresh, n_iters=n_iters, seed=seed,
+                       alpha=alpha, early_stop=early_stop, column=LEVEL_COLUMN[level])
     result = fit_ale(dset, voxel_thresh=voxel_thresh, n_iters=n_iters, seed=seed, null=null,
                      early_stop=early_stop, level=level, alpha=alpha)
-    n_done = len(result.estimator.null_distributions_[
-        "values_level-voxel_corr-fwe_method-montecarlo"])
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
-    thresholded = threshold_fwe(result, alpha=alpha, level=level)
-    out = output_dir / f"meta-{label}_z_desc-thresholded.nii.gz"
-    save_float_image(thresholded, out)  # the masker's header is uint8: no scaling
-    n_sig = int(np.count_nonzero(np.asarray(thresholded.dataobj)))
+    out, n_sig, n_done = write_corrected(result, output_dir=output_dir, label=label,
+                                         alpha=alpha, level=level)
     sizes = [int(np.ravel(s)[0]) for s in dset.metadata["sample_sizes"]]
     description = (
         f"ALE (NiMARE {nimare.__version__}, Turkeltaub kernel with each experiment's sample "
@@ -332,7 +394,7 @@ def run_ale(
     )
     LGR.info("%s: %d voxels survive cluster-level FWE", out, n_sig)
     return {
-        "maps": sorted(output_dir.glob(f"meta-{label}_*.nii.gz")),
+        "maps": sorted(Path(output_dir).glob(f"meta-{label}_*.nii.gz")),
         "thresholded": out,
         "sidecar": sidecar,
         "description": description,
@@ -353,17 +415,9 @@ def run_null_shard(*, dataset_file, output, shard: int, shards: int, voxel_thres
     :obj:`dict`
         ``"blocks"`` computed and ``"n_iters"`` done.
     """
-    from mirrorflow.meta import null as engine
-
     if level not in LOGP_KEYS:
         raise ConfigError(f"FWE level must be one of {sorted(LOGP_KEYS)}, got {level!r}")
     _check_correction(voxel_thresh=voxel_thresh, n_iters=n_iters)
-    dset = load_dataset(dataset_file)
-    estimator, _ = engine.ale_estimator(dset, fit=True)
-    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=LEVEL_COLUMN[level])
-    part = engine.compute_shard(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
-                                seed=seed, shard=shard, shards=shards, stop=stop)
-    settings = engine.null_settings(estimator, voxel_thresh=voxel_thresh, n_iters=n_iters,
-                                    seed=seed)
-    part.save(output, settings)
-    return {"blocks": sorted(part.blocks), "n_iters": sum(map(len, part.blocks.values()))}
+    return null_shard(load_dataset(dataset_file), output, shard=shard, shards=shards,
+                      voxel_thresh=voxel_thresh, n_iters=n_iters, seed=seed, alpha=alpha,
+                      early_stop=early_stop, column=LEVEL_COLUMN[level])

@@ -6,10 +6,13 @@ select the experiments with at least one focus in the seed
 with one assumed sample size for every selected experiment (Neurosynth reports none),
 and correct with voxel-level Monte Carlo FWE.
 
-Cost: NiMARE's ALE fit of the selected experiments (about a minute and several GB for
-~2,300 Neurosynth experiments); the Monte Carlo null runs on :mod:`mirrorflow.meta.null`
-(about 0.25 s per iteration and core at that scale, against NiMARE's ~6 s) and can be
-split into shard jobs (``macm.shards``).
+The ALE, its null and its maps take the categories' path
+(:func:`mirrorflow.meta.ale.fit_corrected`, :func:`~mirrorflow.meta.ale.write_corrected`).
+
+Cost: NiMARE's ALE fit of the selected experiments, a chunk at a time
+(:mod:`mirrorflow.meta.streaming`: ~1.35 GB for the 4,300 experiments of the default
+seed); the Monte Carlo null runs on :mod:`mirrorflow.meta.null` (~0.8 s per iteration and
+core at that scale) and can be split into shard jobs (``macm.shards``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from mirrorflow.exceptions import ConfigError, InputDataError
+from mirrorflow.meta.ale import VOXEL_LOGP_KEY  # the map the MACM is thresholded on
 
 __all__ = [
     "VOXEL_LOGP_KEY",
@@ -33,8 +37,6 @@ __all__ = [
 
 LGR = logging.getLogger(__name__)
 
-#: NiMARE key of the voxel-level FWE-corrected -log10(p) map.
-VOXEL_LOGP_KEY = "logp_level-voxel_corr-FWE_method-montecarlo"
 
 
 def resample_seed(seed_file, dset):
@@ -100,20 +102,13 @@ def fit_macm(dset, *, assumed_sample_size: int, n_iters: int, seed: int, null=No
     -------
     :class:`nimare.results.MetaResult`
     """
-    from mirrorflow.meta import null as engine
+    from mirrorflow.meta.ale import fit_corrected
 
     _check_macm(assumed_sample_size=assumed_sample_size, n_iters=n_iters)
     LGR.info("MACM ALE on %d experiments (%d foci)", len(dset.ids), len(dset.coordinates))
-    estimator, result = engine.ale_estimator(
-        dset, random_state=int(seed), kernel__sample_size=int(assumed_sample_size)
-    )
-    if null is None:
-        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
-        shard = engine.compute_shard(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed,
-                                     stop=stop)
-        null = np.concatenate([shard.blocks[b] for b in sorted(shard.blocks)])
-    LGR.info("voxel-level Monte Carlo FWE from %d iterations", len(null))
-    return engine.correct_fwe(result, null, voxel_thresh=None)
+    return fit_corrected(dset, voxel_thresh=None, n_iters=n_iters, seed=seed, null=null,
+                         early_stop=early_stop, column=0, alpha=alpha,
+                         kernel__sample_size=int(assumed_sample_size))
 
 
 def _null_sentence(**kwargs) -> str:
@@ -163,19 +158,14 @@ def run_macm_null_shard(*, seed_file, reference_file, output, shard: int, shards
     """One shard of the MACM's voxel-level Monte Carlo null, saved as npz (see
     :func:`mirrorflow.meta.ale.run_null_shard`). Only NiMARE's input stage runs here, not
     the ALE fit."""
-    from mirrorflow.meta import null as engine
+    from mirrorflow.meta.ale import null_shard
 
     _check_macm(assumed_sample_size=assumed_sample_size, n_iters=n_iters)
     sub, _, _ = macm_dataset(seed_file=seed_file, reference_file=reference_file,
                              assumed_sample_size=assumed_sample_size)
-    estimator, _ = engine.ale_estimator(sub, fit=False,
-                                        kernel__sample_size=int(assumed_sample_size))
-    stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
-    part = engine.compute_shard(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed,
-                                shard=shard, shards=shards, stop=stop)
-    part.save(output, engine.null_settings(estimator, voxel_thresh=None, n_iters=n_iters,
-                                           seed=seed))
-    return {"blocks": sorted(part.blocks), "n_iters": sum(map(len, part.blocks.values()))}
+    return null_shard(sub, output, shard=shard, shards=shards, voxel_thresh=None,
+                      n_iters=n_iters, seed=seed, alpha=alpha, early_stop=early_stop,
+                      column=0, kernel__sample_size=int(assumed_sample_size))
 
 
 def _experiment_table(dset):
@@ -274,42 +264,25 @@ def run_macm(
 
     import nibabel as nib
 
-    from mirrorflow.io.bids import check_label, save_float_image, write_sidecar
+    from mirrorflow.io.bids import check_label, write_sidecar
+    from mirrorflow.meta.ale import check_iterations, merged_null, write_corrected
     from mirrorflow.meta.tables import contributions_table, save_contributions
     from mirrorflow.resources import require_memory
 
     label = check_label(label, what="MACM label")
     if not 0 < float(alpha) < 1:
         raise ConfigError(f"MACM FWE alpha must be in (0, 1), got {alpha}")
-    if int(n_iters) * float(alpha) < 1:
-        raise ConfigError(
-            f"MACM: {n_iters} Monte Carlo iterations cannot give p_FWE < {alpha} (the smallest "
-            f"attainable p is 1/{n_iters}); use n_iters >= {1 / float(alpha):.0f}"
-        )
+    check_iterations(n_iters, alpha, "MACM")
     sub, dset, ids = macm_dataset(seed_file=seed_file, reference_file=reference_file,
                                   assumed_sample_size=assumed_sample_size)
     require_memory(macm_memory_mb(len(ids), dset.masker), f"MACM ALE of {len(ids)} experiments")
-    null = None
-    if null_files is not None:
-        from mirrorflow.meta import null as engine
-
-        estimator, _ = engine.ale_estimator(sub, fit=False,
-                                            kernel__sample_size=int(assumed_sample_size))
-        settings = engine.null_settings(estimator, voxel_thresh=None, n_iters=n_iters, seed=seed)
-        stop = engine.early_stop(alpha=alpha, tolerance=early_stop, column=0)
-        null = engine.merge_shards(null_files, settings, stop=stop)
+    null = merged_null(sub, null_files, voxel_thresh=None, n_iters=n_iters, seed=seed,
+                       alpha=alpha, early_stop=early_stop, column=0,
+                       kernel__sample_size=int(assumed_sample_size))
     result = fit_macm(sub, assumed_sample_size=assumed_sample_size, n_iters=n_iters, seed=seed,
                       null=null, early_stop=early_stop, alpha=alpha)
-    n_done = len(result.estimator.null_distributions_[
-        "values_level-voxel_corr-fwe_method-montecarlo"])
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    result.save_maps(output_dir=str(output_dir), prefix=f"meta-{label}")
-    z = result.get_map("z", return_type="array")
-    logp = result.get_map(VOXEL_LOGP_KEY, return_type="array")
-    kept = np.where(logp > -np.log10(alpha), z, 0.0).astype(np.float32)
-    out = output_dir / f"meta-{label}_z_desc-thresholded.nii.gz"
-    save_float_image(result.masker.inverse_transform(kept), out)  # no uint8 scaling
+    out, n_sig, n_done = write_corrected(result, output_dir=output_dir, label=label,
+                                         alpha=alpha, level="voxel")
     experiments_file = Path(experiments_file)
     experiments_file.parent.mkdir(parents=True, exist_ok=True)
     _experiment_table(sub).to_csv(experiments_file, sep="\t", index=False, na_rep="n/a")
@@ -319,7 +292,6 @@ def run_macm(
         save_contributions(table, output_file=contributions_file, method=contributions,
                            map_file=out, source=reference_file,
                            extra={"AssumedSampleSize": int(assumed_sample_size)})
-    n_sig = int(np.count_nonzero(kept))
     description = (
         f"MACM: {len(ids)} of {len(dset.ids)} reference experiments had at least one focus in "
         f"the seed mask; ALE (NiMARE {nimare.__version__}) with an assumed sample size of "
