@@ -970,18 +970,12 @@ def ale_estimator(dset, *, fit: bool = True, **kwargs):
     """
     from nimare.meta.cbma.ale import ALE
 
-    from mirrorflow.meta.streaming import fit_ale
+    from mirrorflow.meta.streaming import collect_inputs, fit_ale
 
     estimator = ALE(null_method="approximate", **kwargs)
     if fit:
         return estimator, fit_ale(estimator, dset)  # NiMARE's fit, in bounded memory
-    from nimare.studyset import normalize_collection
-
-    collection = normalize_collection(dset)
-    estimator._clear_precomputed_ma_inputs()
-    estimator._collect_inputs(collection, drop_invalid=True)
-    estimator._preprocess_input(collection)
-    estimator.masker = estimator.masker or collection.masker
+    collect_inputs(estimator, dset)
     return estimator, None
 
 

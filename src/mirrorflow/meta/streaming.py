@@ -28,7 +28,7 @@ import logging
 import numba
 import numpy as np
 
-__all__ = ["CHUNK_EXPERIMENTS", "fit_ale"]
+__all__ = ["CHUNK_EXPERIMENTS", "collect_inputs", "fit_ale"]
 
 LGR = logging.getLogger(__name__)
 
@@ -98,6 +98,19 @@ def _analytic_null(histograms, max_values, n_voxels: int, estimator):
     return hist_bins, ale_hist
 
 
+def collect_inputs(estimator, dset):
+    """NiMARE's input stage of ``estimator.fit`` (coordinates to voxel indices, sample
+    sizes, the mask), without the fit: the normalised collection."""
+    from nimare.studyset import normalize_collection
+
+    collection = normalize_collection(dset)
+    estimator._clear_precomputed_ma_inputs()
+    estimator._collect_inputs(collection, drop_invalid=True)
+    estimator._preprocess_input(collection)
+    estimator.masker = estimator.masker or collection.masker
+    return collection
+
+
 def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
     """``estimator.fit(dset)`` for NiMARE's ALE with the analytic null, in bounded memory.
 
@@ -116,17 +129,12 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
         Equal to ``estimator.fit(dset)``; ``estimator`` is fitted as ``fit`` leaves it.
     """
     from nimare.results import MetaResult
-    from nimare.studyset import normalize_collection
     from nimare.utils import DEFAULT_FLOAT_DTYPE, _nlogp_to_logp_values
 
     if not estimator.null_method.startswith("approximate"):
         raise ValueError(f"streamed ALE needs the analytic null, not {estimator.null_method!r}")
-    collection = normalize_collection(dset)
-    estimator._clear_precomputed_ma_inputs()
-    estimator._collect_inputs(collection, drop_invalid=True)
-    estimator._preprocess_input(collection)
+    collection = collect_inputs(estimator, dset)
     estimator.dataset = collection
-    estimator.masker = estimator.masker or collection.masker
     estimator.null_distributions_ = {}
     estimator.weight_vec_ = None  # ALE weighs no experiment (its _compute_weights)
 
