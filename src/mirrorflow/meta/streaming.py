@@ -59,8 +59,8 @@ def _experiment_histograms(csr, inv_step_size: float):
         floor = np.floor(scaled)
         idx = floor.astype(np.int64) + (scaled - floor >= 0.5)
         counts = np.bincount(np.maximum(idx, 0))
-        bins = np.flatnonzero(counts)
-        out.append((bins, counts[bins], len(values)))
+        bins = np.flatnonzero(counts)  # a few thousand bins at most: kept as int32
+        out.append((bins.astype(np.int32), counts[bins].astype(np.int32), len(values)))
     return out
 
 
@@ -146,11 +146,13 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
     histograms = []
     LGR.info("ALE of %d experiments (%d foci), %d at a time", len(ids), len(coords), chunk)
     for start in range(0, len(ids), chunk):
-        part = coords[coords["id"].isin(ids[start:start + chunk])]
+        chunk_ids = ids[start:start + chunk]
+        part = coords[coords["id"].isin(chunk_ids)]
         csr = estimator.kernel_transformer.transform(
             part, masker=estimator.masker, return_type="sparse").tocsr(copy=False)
-        if csr.shape[1] != n_voxels:
-            raise AssertionError(f"MA maps of {csr.shape[1]} voxels, mask of {n_voxels}")
+        if csr.shape != (len(chunk_ids), n_voxels):  # one row per experiment, in id order
+            raise AssertionError(f"MA maps {csr.shape} for {len(chunk_ids)} experiments and "
+                                 f"{n_voxels} mask voxels")
         _add_in_order(log_sums, csr.indices, np.log1p(-csr.data))
         max_values[start:start + csr.shape[0]] = [
             csr.data[a:b].max() if b > a else 0.0
