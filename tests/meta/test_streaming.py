@@ -107,3 +107,26 @@ def test_montecarlo_null_refused():
     with pytest.raises(ValueError, match="analytic null"):
         streaming.fit_ale(ALE(null_method="montecarlo"), Dataset(_sleuth_dict(
             SHIPPED / "mimicry.txt")))
+
+
+def test_jackknife_of_stat_only_refits_equals_nimare(tmp_path):
+    """NiMARE's Jackknife on a shipped set: refitting StatOnlyALE (the ALE map only, per
+    left-out experiment) gives NiMARE's contribution table, value for value, from NiMARE's
+    ALE refits."""
+    from mirrorflow.meta.ale import fit_ale, threshold_fwe
+    from mirrorflow.meta.tables import contributions_table
+
+    dset = Dataset(_sleuth_dict(SHIPPED / "mimicry.txt"))
+    dset = dset.slice(sorted(dset.ids)[:20])  # 20 refits each way
+    with frozen_gc():
+        thresholded = threshold_fwe(fit_ale(dset, voxel_thresh=0.001, n_iters=100, seed=1),
+                                    alpha=0.05, level="voxel")
+        assert np.count_nonzero(np.asarray(thresholded.dataobj)) > 20
+        ours = contributions_table(streaming.StatOnlyALE().fit(dset), thresholded,
+                                   method="jackknife")
+        theirs = contributions_table(ALE(null_method="approximate").fit(dset), thresholded,
+                                     method="jackknife")
+    assert len(ours) == 20 and len(ours.columns) > 1  # ids and at least one cluster
+    assert (ours.iloc[:, 1:].to_numpy() > 0).any()
+    assert ours.columns.tolist() == theirs.columns.tolist()
+    np.testing.assert_array_equal(ours.to_numpy(), theirs.to_numpy())

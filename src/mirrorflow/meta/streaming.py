@@ -27,8 +27,9 @@ import logging
 
 import numba
 import numpy as np
+from nimare.meta.cbma.ale import ALE
 
-__all__ = ["CHUNK_EXPERIMENTS", "collect_inputs", "fit_ale"]
+__all__ = ["CHUNK_EXPERIMENTS", "StatOnlyALE", "collect_inputs", "fit_ale"]
 
 LGR = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def collect_inputs(estimator, dset):
     return collection
 
 
-def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
+def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS, stat_only: bool = False):
     """``estimator.fit(dset)`` for NiMARE's ALE with the analytic null, in bounded memory.
 
     Parameters
@@ -122,11 +123,15 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
         The experiments.
     chunk : :obj:`int`
         Experiments whose MA maps are held at once (:data:`CHUNK_EXPERIMENTS`).
+    stat_only : :obj:`bool`
+        Make only the ALE map (``"stat"``), not the analytic null and the p, z and log-p
+        maps (:class:`StatOnlyALE`).
 
     Returns
     -------
     :class:`nimare.results.MetaResult`
-        Equal to ``estimator.fit(dset)``; ``estimator`` is fitted as ``fit`` leaves it.
+        Equal to ``estimator.fit(dset)`` (its ``"stat"`` map only, with ``stat_only``);
+        ``estimator`` is fitted as ``fit`` leaves it.
     """
     from nimare.results import MetaResult
     from nimare.utils import DEFAULT_FLOAT_DTYPE, _nlogp_to_logp_values
@@ -158,9 +163,13 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
             csr.data[a:b].max() if b > a else 0.0
             for a, b in zip(csr.indptr[:-1], csr.indptr[1:])
         ]
-        histograms.extend(_experiment_histograms(csr, _INV_STEP_SIZE))
+        if not stat_only:
+            histograms.extend(_experiment_histograms(csr, _INV_STEP_SIZE))
         del csr
     stat_values = (1.0 - np.exp(log_sums)).astype(DEFAULT_FLOAT_DTYPE, copy=False)
+    if stat_only:
+        return MetaResult(estimator, mask=estimator.masker, maps={"stat": stat_values},
+                          tables={}, description="")
 
     estimator._ALE__n_mask_voxels = n_voxels
     estimator._study_max_ma_values = max_values
@@ -173,3 +182,19 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS):
     description = estimator._description_text() if estimator.generate_description else ""
     return MetaResult(estimator, mask=estimator.masker, maps=maps, tables={},
                       description=description)
+
+
+class StatOnlyALE(ALE):
+    """NiMARE's ALE (analytic null) whose ``fit`` makes only the ALE map, streamed and
+    equal to ``ALE.fit``'s bit for bit (:func:`fit_ale` with ``stat_only``).
+
+    For NiMARE's :class:`~nimare.diagnostics.Jackknife`, which refits its result's
+    estimator once per left-out experiment and reads only the ALE map of each refit: the
+    analytic null and the p and z maps of every refit, most of a refit's time, are
+    skipped, and the contribution table is NiMARE's, value for value
+    (tests/meta/test_streaming.py)."""
+
+    def fit(self, dataset, drop_invalid=True, ma_maps=None):
+        if not drop_invalid or ma_maps is not None:
+            raise ValueError("StatOnlyALE.fit takes the dataset only")
+        return fit_ale(self, dataset, stat_only=True)

@@ -217,15 +217,15 @@ def write_contributions(*, dataset_file, map_file, output_file, method: str, n_c
     n_cores : :obj:`int`
         Cores of the jackknife refits.
     """
-    from nimare.meta.cbma.ale import ALE
-
     from mirrorflow.meta.ale import load_dataset
+    from mirrorflow.meta.streaming import StatOnlyALE
 
     if method not in CONTRIBUTION_METHODS:
         raise ConfigError(
             f"contribution method must be one of {sorted(CONTRIBUTION_METHODS)}, got {method!r}"
         )
-    result = ALE(null_method="approximate").fit(load_dataset(dataset_file))
+    # The ALE map only, here and in each of the Jackknife's refits: all either reads.
+    result = StatOnlyALE().fit(load_dataset(dataset_file))
     table = contributions_table(result, nib.load(str(map_file)), method=method, n_cores=n_cores)
     save_contributions(table, output_file=output_file, method=method, map_file=map_file,
                        source=dataset_file)
