@@ -38,7 +38,6 @@ __all__ = [
 LGR = logging.getLogger(__name__)
 
 
-
 def resample_seed(seed_file, dset):
     """Load a seed mask and resample it (nearest neighbour) to the Dataset's mask grid.
 
