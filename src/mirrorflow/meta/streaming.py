@@ -50,19 +50,22 @@ def _add_in_order(out, index, values):
         out[index[i]] += values[i]
 
 
-def _experiment_histograms(csr, inv_step_size: float):
-    """Per row of ``csr``: the occupied bins of its non-zero values on NiMARE's grid and
-    their integer counts (NiMARE's ``_nearest_bin`` rule, no upper clip yet)."""
-    out = []
+def _experiment_summaries(csr, inv_step_size: float):
+    """What the analytic null needs of each row of ``csr``, in one pass: its largest MA
+    value (0 for an empty row, as NiMARE's ``_csr_row_max``), and the occupied bins of its
+    non-zero values on NiMARE's grid with their integer counts (NiMARE's ``_nearest_bin``
+    rule, no upper clip yet): ``(maxima, [(bins, counts, n_nonzero), ...])``."""
+    maxima, histograms = [], []
     for row in range(csr.shape[0]):
         values = csr.data[csr.indptr[row]:csr.indptr[row + 1]]
+        maxima.append(values.max() if len(values) else 0.0)
         scaled = values * inv_step_size
         floor = np.floor(scaled)
         idx = floor.astype(np.int64) + (scaled - floor >= 0.5)
         counts = np.bincount(np.maximum(idx, 0))
         bins = np.flatnonzero(counts)  # a few thousand bins at most: kept as int32
-        out.append((bins.astype(np.int32), counts[bins].astype(np.int32), len(values)))
-    return out
+        histograms.append((bins.astype(np.int32), counts[bins].astype(np.int32), len(values)))
+    return maxima, histograms
 
 
 def _analytic_null(histograms, max_values, n_voxels: int, estimator):
@@ -159,12 +162,10 @@ def fit_ale(estimator, dset, *, chunk: int = CHUNK_EXPERIMENTS, stat_only: bool 
             raise AssertionError(f"MA maps {csr.shape} for {len(chunk_ids)} experiments and "
                                  f"{n_voxels} mask voxels")
         _add_in_order(log_sums, csr.indices, np.log1p(-csr.data))
-        max_values[start:start + csr.shape[0]] = [
-            csr.data[a:b].max() if b > a else 0.0
-            for a, b in zip(csr.indptr[:-1], csr.indptr[1:])
-        ]
-        if not stat_only:
-            histograms.extend(_experiment_histograms(csr, _INV_STEP_SIZE))
+        if not stat_only:  # the analytic null's inputs
+            maxima, rows = _experiment_summaries(csr, _INV_STEP_SIZE)
+            max_values[start:start + len(maxima)] = maxima
+            histograms.extend(rows)
         del csr
     stat_values = (1.0 - np.exp(log_sums)).astype(DEFAULT_FLOAT_DTYPE, copy=False)
     if stat_only:
